@@ -1,0 +1,203 @@
+//! Connection to the NATS bus, shared by every service and by `anprctl`.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use tokio_util::sync::CancellationToken;
+
+use crate::subjects;
+
+/// How a service reaches NATS. Every field has a flag and an environment
+/// variable; secrets are taken from the environment or a file, and are never
+/// shown by `Debug`.
+#[derive(Clone, clap::Args)]
+pub struct NatsArgs {
+    /// NATS server URL(s), comma separated.
+    #[arg(long = "nats-url", env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub url: String,
+    /// NATS credentials file (JWT + nkey seed). Default: none.
+    #[arg(long = "nats-creds", env = "NATS_CREDS")]
+    pub creds_file: Option<PathBuf>,
+    /// NATS user name, used with NATS_PASSWORD. Default: none.
+    #[arg(long = "nats-user", env = "NATS_USER")]
+    pub user: Option<String>,
+    /// NATS password (environment only).
+    #[arg(long = "nats-password", env = "NATS_PASSWORD", hide_env_values = true, hide = true)]
+    pub password: Option<String>,
+    /// NATS token (environment only).
+    #[arg(long = "nats-token", env = "NATS_TOKEN", hide_env_values = true, hide = true)]
+    pub token: Option<String>,
+    /// CA certificate (PEM) that signs the NATS server's certificate; implies TLS.
+    #[arg(long = "nats-tls-ca", env = "NATS_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS, used with --nats-tls-key.
+    #[arg(long = "nats-tls-cert", env = "NATS_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Client private key (PEM) for mutual TLS.
+    #[arg(long = "nats-tls-key", env = "NATS_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Replicas of the streams and buckets this service creates (1 or 3 in a
+    /// NATS cluster). Default 1.
+    #[arg(long = "nats-replicas", env = "NATS_REPLICAS", default_value_t = 1)]
+    pub replicas: usize,
+}
+
+impl fmt::Debug for NatsArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsArgs")
+            .field("url", &self.url)
+            .field("creds_file", &self.creds_file)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("tls_ca", &self.tls_ca)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("replicas", &self.replicas)
+            .finish()
+    }
+}
+
+impl NatsArgs {
+    /// Arguments for a server at `url` without auth or TLS (tests, tools).
+    pub fn plain(url: impl Into<String>) -> Self {
+        NatsArgs {
+            url: url.into(),
+            creds_file: None,
+            user: None,
+            password: None,
+            token: None,
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
+            replicas: 1,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("reading NATS credentials file {path}: {source}")]
+    Credentials {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("--nats-user needs NATS_PASSWORD")]
+    UserWithoutPassword,
+    #[error("connecting to NATS at {url}: {source}")]
+    Connect {
+        url: String,
+        source: async_nats::ConnectError,
+    },
+    #[error("stopped before NATS at {url} could be reached")]
+    Cancelled { url: String },
+    #[error("creating JetStream stream {name}: {source}")]
+    Stream {
+        name: String,
+        source: jetstream::context::CreateStreamError,
+    },
+}
+
+impl NatsArgs {
+    async fn options(&self, client_name: &str) -> Result<async_nats::ConnectOptions, BusError> {
+        let mut options = match &self.creds_file {
+            Some(path) => async_nats::ConnectOptions::with_credentials_file(path.clone())
+                .await
+                .map_err(|source| BusError::Credentials {
+                    path: path.clone(),
+                    source,
+                })?,
+            None => async_nats::ConnectOptions::new(),
+        };
+        if let Some(user) = &self.user {
+            let password = self
+                .password
+                .clone()
+                .ok_or(BusError::UserWithoutPassword)?;
+            options = options.user_and_password(user.clone(), password);
+        }
+        if let Some(token) = &self.token {
+            options = options.token(token.clone());
+        }
+        if let Some(ca) = &self.tls_ca {
+            options = options.add_root_certificates(ca.clone()).require_tls(true);
+        }
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            options = options.add_client_certificate(cert.clone(), key.clone());
+        }
+        Ok(options
+            .name(client_name)
+            .connection_timeout(Duration::from_secs(5))
+            // A service keeps its subscriptions across server restarts; keep
+            // trying for as long as it runs.
+            .max_reconnects(None))
+    }
+
+    /// Connects once, failing at once if the server cannot be reached.
+    pub async fn connect(&self, client_name: &str) -> Result<async_nats::Client, BusError> {
+        let options = self.options(client_name).await?;
+        options
+            .connect(self.url.as_str())
+            .await
+            .map_err(|source| BusError::Connect {
+                url: self.url.clone(),
+                source,
+            })
+    }
+
+    /// Connects, retrying with backoff while NATS is not up yet (as on a
+    /// cluster start where pods come up in any order), until `shutdown`.
+    pub async fn connect_with_retry(
+        &self,
+        client_name: &str,
+        shutdown: &CancellationToken,
+    ) -> Result<async_nats::Client, BusError> {
+        let mut delay = Duration::from_millis(250);
+        loop {
+            match self.connect(client_name).await {
+                Ok(client) => return Ok(client),
+                Err(err @ (BusError::Credentials { .. } | BusError::UserWithoutPassword)) => {
+                    return Err(err)
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, retry_in_ms = delay.as_millis() as u64, "NATS not reachable yet");
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return Err(BusError::Cancelled { url: self.url.clone() }),
+                _ = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+}
+
+/// How long JetStream remembers a `Nats-Msg-Id` to drop a repeated publish.
+pub const PLATE_DEDUP_WINDOW: Duration = Duration::from_secs(10 * 60);
+/// How long plate events are kept for consumers that were away.
+pub const PLATE_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Creates the plate-event stream if it does not exist yet. Safe to call from
+/// every replica of every service that needs it.
+pub async fn ensure_plate_stream(
+    js: &jetstream::Context,
+    replicas: usize,
+) -> Result<jetstream::stream::Stream, BusError> {
+    js.get_or_create_stream(jetstream::stream::Config {
+        name: subjects::PLATE_STREAM.to_string(),
+        description: Some("ANPR plate events (public topic)".to_string()),
+        subjects: vec![subjects::PLATE_STREAM_SUBJECTS.to_string()],
+        storage: jetstream::stream::StorageType::File,
+        duplicate_window: PLATE_DEDUP_WINDOW,
+        max_age: PLATE_RETENTION,
+        num_replicas: replicas,
+        ..Default::default()
+    })
+    .await
+    .map_err(|source| BusError::Stream {
+        name: subjects::PLATE_STREAM.to_string(),
+        source,
+    })
+}

@@ -1,0 +1,14 @@
+//! What every ANPR service needs, and nothing else: the generated wire types,
+//! the subject names, the NATS connection, trace propagation over NATS headers,
+//! telemetry set-up, shutdown on signals, and the health/metrics endpoint.
+
+pub mod bus;
+pub mod health;
+pub mod proto;
+pub mod shutdown;
+pub mod subjects;
+pub mod telemetry;
+pub mod trace_context;
+
+pub use prost;
+pub use prost_types;
