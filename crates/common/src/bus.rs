@@ -15,7 +15,11 @@ use crate::subjects;
 #[derive(Clone, clap::Args)]
 pub struct NatsArgs {
     /// NATS server URL(s), comma separated.
-    #[arg(long = "nats-url", env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    #[arg(
+        long = "nats-url",
+        env = "NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
     pub url: String,
     /// NATS credentials file (JWT + nkey seed). Default: none.
     #[arg(long = "nats-creds", env = "NATS_CREDS")]
@@ -24,10 +28,20 @@ pub struct NatsArgs {
     #[arg(long = "nats-user", env = "NATS_USER")]
     pub user: Option<String>,
     /// NATS password (environment only).
-    #[arg(long = "nats-password", env = "NATS_PASSWORD", hide_env_values = true, hide = true)]
+    #[arg(
+        long = "nats-password",
+        env = "NATS_PASSWORD",
+        hide_env_values = true,
+        hide = true
+    )]
     pub password: Option<String>,
     /// NATS token (environment only).
-    #[arg(long = "nats-token", env = "NATS_TOKEN", hide_env_values = true, hide = true)]
+    #[arg(
+        long = "nats-token",
+        env = "NATS_TOKEN",
+        hide_env_values = true,
+        hide = true
+    )]
     pub token: Option<String>,
     /// CA certificate (PEM) that signs the NATS server's certificate; implies TLS.
     #[arg(long = "nats-tls-ca", env = "NATS_TLS_CA")]
@@ -112,10 +126,7 @@ impl NatsArgs {
             None => async_nats::ConnectOptions::new(),
         };
         if let Some(user) = &self.user {
-            let password = self
-                .password
-                .clone()
-                .ok_or(BusError::UserWithoutPassword)?;
+            let password = self.password.clone().ok_or(BusError::UserWithoutPassword)?;
             options = options.user_and_password(user.clone(), password);
         }
         if let Some(token) = &self.token {

@@ -35,7 +35,10 @@ pub const ALL_READS: &str = "anpr.v1.reads.>";
 ///
 /// Returns `None` for [`PlateEventKind::Unspecified`], which is never sent.
 pub fn plates(camera_id: &str, kind: PlateEventKind) -> Option<String> {
-    Some(format!("{PREFIX}.plates.{camera_id}.{}", kind.subject_token()?))
+    Some(format!(
+        "{PREFIX}.plates.{camera_id}.{}",
+        kind.subject_token()?
+    ))
 }
 
 /// Plate events of every camera and kind: the public topic.

@@ -40,14 +40,20 @@ pub fn current_headers() -> HeaderMap {
     headers
 }
 
-/// Makes `span` a child of the trace found in `headers`, if any.
+/// Makes `span` a child of the trace found in `headers`, if any. Call it before
+/// `span` is first entered: after that the span keeps the trace it started.
 pub fn set_parent_from(span: &tracing::Span, headers: Option<&HeaderMap>) {
     let Some(headers) = headers else { return };
     let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.extract(&HeaderExtractor(headers))
     });
-    // Fails only when the span is disabled, in which case there is nothing to link.
-    let _ = span.set_parent(parent);
+    // A disabled span has nothing to link; a span that already started keeps
+    // its own trace, which is a caller bug worth seeing in the logs.
+    if let Err(error) = span.set_parent(parent) {
+        if !span.is_disabled() {
+            tracing::debug!(%error, "could not link span to the incoming trace");
+        }
+    }
 }
 
 /// The `traceparent` value in `headers`, if any (for logs and tests).
