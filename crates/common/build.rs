@@ -9,9 +9,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         proto_root.join("anpr/v1/pipeline.proto"),
         proto_root.join("anpr/v1/config.proto"),
     ];
-    for file in &files {
-        println!("cargo:rerun-if-changed={}", file.display());
-    }
+    // Relative to this package, so that each checkout sharing one target
+    // folder (CI clones, worktrees) watches its own proto files.
+    println!("cargo:rerun-if-changed=../../proto");
     tonic_prost_build::configure()
         // These carry passwords: their Debug is written by hand in `proto.rs`
         // so that a password never reaches a log line.

@@ -7,7 +7,7 @@ use anpr_common::proto::{
     VmsAuth, VmsTarget, VmsType,
 };
 
-use crate::format::yes_no;
+use crate::format::{rfc3339_millis, yes_no};
 
 /// Port an Nx Witness server listens on unless told otherwise; the config
 /// service fills it in, so it only shows for records written without it.
@@ -148,7 +148,7 @@ fn dash_if_empty(value: &str) -> String {
 
 // -------------------------------------------------------------- VMS targets
 
-pub const VMS_HEADERS: [&str; 8] = [
+pub const VMS_HEADERS: [&str; 10] = [
     "NAME",
     "IP ADDRESS",
     "TCP PORT",
@@ -157,7 +157,44 @@ pub const VMS_HEADERS: [&str; 8] = [
     "WHAT",
     "VMS TYPE",
     "ENABLED",
+    "QUEUE",
+    "STATUS",
 ];
+
+/// Longest error shown in the table; `vms show` prints the whole text.
+const STATUS_ERROR_WIDTH: usize = 60;
+
+/// One word or short line on delivery, from the bridge's last report.
+pub fn status_label(target: &VmsTarget) -> String {
+    let Some(status) = &target.status else {
+        return "-".to_string();
+    };
+    let seconds = |t: &Option<prost_types::Timestamp>| t.as_ref().map(|t| (t.seconds, t.nanos));
+    let failing = !status.last_error.is_empty()
+        && seconds(&status.last_error_at) >= seconds(&status.last_success);
+    let mut label = if failing {
+        let error: String = status.last_error.chars().take(STATUS_ERROR_WIDTH).collect();
+        let cut = status.last_error.chars().count() > STATUS_ERROR_WIDTH;
+        format!("error: {error}{}", if cut { "..." } else { "" })
+    } else if status.last_success.is_some() {
+        "ok".to_string()
+    } else {
+        "waiting".to_string()
+    };
+    match status.camera_problems.len() {
+        0 => {}
+        1 => label.push_str(" (1 camera unmapped)"),
+        n => label.push_str(&format!(" ({n} cameras unmapped)")),
+    }
+    label
+}
+
+fn queue_label(target: &VmsTarget) -> String {
+    match &target.status {
+        Some(status) => status.queue_depth.to_string(),
+        None => "-".to_string(),
+    }
+}
 
 pub fn vms_targets_table(targets: &[VmsTarget]) -> String {
     let rows: Vec<Vec<String>> = targets
@@ -172,6 +209,8 @@ pub fn vms_targets_table(targets: &[VmsTarget]) -> String {
                 events_label(target),
                 vms_type_label(target),
                 yes_no(target.enabled.unwrap_or(true)).to_string(),
+                queue_label(target),
+                status_label(target),
             ]
         })
         .collect();
@@ -209,7 +248,27 @@ pub fn vms_target_fields(target: &VmsTarget) -> String {
             yes_no(target.enabled.unwrap_or(true)).to_string(),
         ),
         ("revision", target.revision.to_string()),
+        ("status", status_label(target)),
     ]);
+    if let Some(status) = &target.status {
+        let time = |t: &Option<prost_types::Timestamp>| match t {
+            Some(t) => rfc3339_millis(t),
+            None => "never".to_string(),
+        };
+        fields.extend([
+            ("server", dash_if_empty(&status.server)),
+            ("last success", time(&status.last_success)),
+            ("last error", dash_if_empty(&status.last_error)),
+            ("last error at", time(&status.last_error_at)),
+            ("queue", status.queue_depth.to_string()),
+            ("delivered", status.delivered.to_string()),
+            ("dead-lettered", status.dead_lettered.to_string()),
+            ("reported at", time(&status.updated_at)),
+        ]);
+        for problem in &status.camera_problems {
+            fields.push(("camera problem", problem.clone()));
+        }
+    }
     render_fields(&fields)
 }
 
@@ -404,7 +463,7 @@ pub fn analytic_overrides_table(overrides: &[AnalyticOverride]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use anpr_common::proto::PlateFormats;
+    use anpr_common::proto::{PlateFormats, VmsTargetStatus};
 
     fn plain_detect() -> VmsTarget {
         let mut target = VmsTarget {
@@ -456,7 +515,24 @@ mod tests {
 
     #[test]
     fn vms_list_has_the_columns_in_order_and_aligned_rows() {
-        let table = vms_targets_table(&[plain_detect(), ssl_pinned_lost(), disabled_both()]);
+        let at = |seconds| Some(prost_types::Timestamp { seconds, nanos: 0 });
+        let mut delivering = plain_detect();
+        delivering.status = Some(VmsTargetStatus {
+            last_success: at(1_800_000_100),
+            last_error_at: at(1_800_000_000),
+            last_error: "VMS unreachable: connection refused".into(),
+            ..Default::default()
+        });
+        let mut failing = ssl_pinned_lost();
+        failing.status = Some(VmsTargetStatus {
+            last_success: at(1_800_000_000),
+            last_error_at: at(1_800_000_100),
+            last_error: "wrong password for user anpr".into(),
+            queue_depth: 12,
+            camera_problems: vec!["gate: no VMS camera has IP 10.1.2.3".into()],
+            ..Default::default()
+        });
+        let table = vms_targets_table(&[delivering, failing, disabled_both()]);
         let lines: Vec<&str> = table.lines().collect();
         let header: Vec<&str> = lines[0]
             .split("  ")
@@ -473,16 +549,18 @@ mod tests {
                 "METHOD",
                 "WHAT",
                 "VMS TYPE",
-                "ENABLED"
+                "ENABLED",
+                "QUEUE",
+                "STATUS"
             ]
         );
         assert_eq!(
             lines,
             [
-                "NAME       IP ADDRESS      TCP PORT  USE SSL       METHOD  WHAT         VMS TYPE           ENABLED",
-                "nx1        10.0.0.5        7001      no            auto    Detect       VMS Generic Event  yes",
-                "nx-secure  nx.example.com  7443      yes (pinned)  digest  Lost         VMS Generic Event  yes",
-                "old        192.168.7.200   7001      no            basic   Detect+Lost  VMS Generic Event  no",
+                "NAME       IP ADDRESS      TCP PORT  USE SSL       METHOD  WHAT         VMS TYPE           ENABLED  QUEUE  STATUS",
+                "nx1        10.0.0.5        7001      no            auto    Detect       VMS Generic Event  yes      0      ok",
+                "nx-secure  nx.example.com  7443      yes (pinned)  digest  Lost         VMS Generic Event  yes      12     error: wrong password for user anpr (1 camera unmapped)",
+                "old        192.168.7.200   7001      no            basic   Detect+Lost  VMS Generic Event  no       -      -",
             ]
         );
         assert!(table.ends_with('\n'));
@@ -509,7 +587,7 @@ mod tests {
     fn empty_lists_say_so_under_the_header() {
         assert_eq!(
             vms_targets_table(&[]),
-            "NAME  IP ADDRESS  TCP PORT  USE SSL  METHOD  WHAT  VMS TYPE  ENABLED\n(no VMS targets)\n"
+            "NAME  IP ADDRESS  TCP PORT  USE SSL  METHOD  WHAT  VMS TYPE  ENABLED  QUEUE  STATUS\n(no VMS targets)\n"
         );
         assert_eq!(
             cameras_table(&[]),
@@ -564,6 +642,48 @@ mod tests {
     }
 
     #[test]
+    fn show_lists_the_bridge_status() {
+        let mut target = plain_detect();
+        target.status = Some(VmsTargetStatus {
+            last_success: Some(prost_types::Timestamp {
+                seconds: 1_800_000_000,
+                nanos: 0,
+            }),
+            server: "6.1.0 / rest v4".into(),
+            queue_depth: 3,
+            delivered: 40,
+            camera_problems: vec![
+                "yard: 2 VMS cameras have IP 10.0.0.9; set an encoder channel".into(),
+            ],
+            ..Default::default()
+        });
+        let text = vms_target_fields(&target);
+        let fields: Vec<(&str, &str)> = text
+            .lines()
+            .filter_map(|line| line.split_once(':'))
+            .map(|(key, value)| (key, value.trim()))
+            .collect();
+        for expected in [
+            ("status", "ok (1 camera unmapped)"),
+            ("server", "6.1.0 / rest v4"),
+            ("last success", "2027-01-15T08:00:00.000Z"),
+            ("last error", "-"),
+            ("last error at", "never"),
+            ("queue", "3"),
+            ("delivered", "40"),
+            (
+                "camera problem",
+                "yard: 2 VMS cameras have IP 10.0.0.9; set an encoder channel",
+            ),
+        ] {
+            assert!(
+                fields.contains(&expected),
+                "missing {expected:?} in\n{text}"
+            );
+        }
+    }
+
+    #[test]
     fn show_says_whether_a_password_is_set_but_never_shows_it() {
         let mut target = ssl_pinned_lost();
         target.password = "hunter2-secret".into();
@@ -574,7 +694,8 @@ mod tests {
         assert!(text.contains("\npassword:           set\n"), "{text}");
         assert!(text.contains(&format!("pinned cert sha256: {}\n", "ab".repeat(32))));
         assert!(text.contains("tls trust:          pinned\n"), "{text}");
-        assert!(text.ends_with("revision:           9\n"), "{text}");
+        assert!(text.contains("\nrevision:           9\n"), "{text}");
+        assert!(text.ends_with("\nstatus:             -\n"), "{text}");
         target.password_set = false;
         assert!(vms_target_fields(&target).contains("password:           not set\n"));
 

@@ -177,7 +177,7 @@ fn row<'a>(rows: &'a [Vec<String>], key: &str) -> Option<&'a Vec<String>> {
         .find(|row| row.first().map(String::as_str) == Some(key))
 }
 
-const VMS_HEADER: [&str; 8] = [
+const VMS_HEADER: [&str; 10] = [
     "NAME",
     "IP ADDRESS",
     "TCP PORT",
@@ -186,6 +186,8 @@ const VMS_HEADER: [&str; 8] = [
     "WHAT",
     "VMS TYPE",
     "ENABLED",
+    "QUEUE",
+    "STATUS",
 ];
 
 #[test]
@@ -246,7 +248,9 @@ fn operator_manages_the_configuration_and_watches_plates() {
             "auto",
             "Detect",
             "VMS Generic Event",
-            "yes"
+            "yes",
+            "-",
+            "-"
         ]
     );
     assert_eq!(
@@ -259,7 +263,9 @@ fn operator_manages_the_configuration_and_watches_plates() {
             "auto",
             "Lost",
             "VMS Generic Event",
-            "yes"
+            "yes",
+            "-",
+            "-"
         ]
     );
 
@@ -294,7 +300,9 @@ fn operator_manages_the_configuration_and_watches_plates() {
             "auto",
             "Detect+Lost",
             "VMS Generic Event",
-            "yes"
+            "yes",
+            "-",
+            "-"
         ]
     );
 

@@ -112,6 +112,11 @@ pub enum BusError {
         name: String,
         source: jetstream::context::CreateStreamError,
     },
+    #[error("opening key-value bucket {bucket}: {source}")]
+    Bucket {
+        bucket: String,
+        source: jetstream::context::KeyValueError,
+    },
 }
 
 impl NatsArgs {
@@ -211,4 +216,55 @@ pub async fn ensure_plate_stream(
         name: subjects::PLATE_STREAM.to_string(),
         source,
     })
+}
+
+/// How a key-value bucket is made by [`open_kv_bucket`].
+#[derive(Debug, Clone)]
+pub struct BucketSpec<'a> {
+    pub bucket: &'a str,
+    pub description: &'a str,
+    /// Values kept per key (1 = latest only).
+    pub history: i64,
+    /// Entries older than this are dropped; `None` keeps them forever.
+    pub max_age: Option<Duration>,
+    pub replicas: usize,
+}
+
+/// Opens the key-value bucket, creating it if it does not exist yet. Safe to
+/// call from every replica at once.
+pub async fn open_kv_bucket(
+    js: &jetstream::Context,
+    spec: BucketSpec<'_>,
+) -> Result<jetstream::kv::Store, BusError> {
+    // The bucket's stream is created here rather than with
+    // `create_key_value`: that one first reads the account info, which
+    // async-nats 0.51 cannot parse from nats-server 2.9 (no
+    // `reserved_memory`). The stream follows the KV conventions (ADR-8).
+    let stream = jetstream::stream::Config {
+        name: format!("KV_{}", spec.bucket),
+        description: Some(spec.description.to_string()),
+        subjects: vec![format!("$KV.{}.>", spec.bucket)],
+        max_messages_per_subject: spec.history,
+        max_age: spec.max_age.unwrap_or_default(),
+        storage: jetstream::stream::StorageType::File,
+        num_replicas: spec.replicas,
+        allow_rollup: true,
+        deny_delete: true,
+        deny_purge: false,
+        allow_direct: true,
+        discard: jetstream::stream::DiscardPolicy::New,
+        ..Default::default()
+    };
+    js.get_or_create_stream(stream)
+        .await
+        .map_err(|source| BusError::Stream {
+            name: format!("KV_{}", spec.bucket),
+            source,
+        })?;
+    js.get_key_value(spec.bucket)
+        .await
+        .map_err(|source| BusError::Bucket {
+            bucket: spec.bucket.to_string(),
+            source,
+        })
 }

@@ -1,8 +1,9 @@
 //! What every ANPR service needs, and nothing else: the generated wire types,
-//! the subject names, the NATS connection, trace propagation over NATS headers,
+//! the subject names, the NATS connection, the live configuration, trace propagation over NATS headers,
 //! telemetry set-up, shutdown on signals, and the health/metrics endpoint.
 
 pub mod bus;
+pub mod config_watch;
 pub mod health;
 pub mod proto;
 pub mod shutdown;

@@ -40,6 +40,7 @@ impl fmt::Debug for VmsTarget {
             .field("auth", &self.auth())
             .field("prolonged", &self.prolonged)
             .field("revision", &self.revision)
+            .field("status", &self.status)
             .finish()
     }
 }
@@ -71,6 +72,34 @@ impl fmt::Debug for StoredSecret {
         f.debug_struct("StoredSecret")
             .field("password", &format_args!("{}", redact(&self.password)))
             .finish()
+    }
+}
+
+impl AnalyticSettings {
+    /// The built-in analytic defaults, used until an operator sets others.
+    /// Every field is set.
+    pub fn builtin_defaults() -> Self {
+        AnalyticSettings {
+            skip_first_reads: Some(2),
+            min_confidence: Some(0.7),
+            lost_timeout_ms: Some(5_000),
+            grouping_distance: Some(2),
+            plate_formats: Some(PlateFormats::default()),
+        }
+    }
+
+    /// `self` with every field that is set in `overlay` replaced.
+    pub fn merged_with(&self, overlay: &AnalyticSettings) -> AnalyticSettings {
+        AnalyticSettings {
+            skip_first_reads: overlay.skip_first_reads.or(self.skip_first_reads),
+            min_confidence: overlay.min_confidence.or(self.min_confidence),
+            lost_timeout_ms: overlay.lost_timeout_ms.or(self.lost_timeout_ms),
+            grouping_distance: overlay.grouping_distance.or(self.grouping_distance),
+            plate_formats: overlay
+                .plate_formats
+                .clone()
+                .or_else(|| self.plate_formats.clone()),
+        }
     }
 }
 

@@ -10,6 +10,15 @@ pub const PREFIX: &str = "anpr.v1";
 pub const PLATE_STREAM: &str = "ANPR_PLATES";
 /// Subjects captured by [`PLATE_STREAM`].
 pub const PLATE_STREAM_SUBJECTS: &str = "anpr.v1.plates.>";
+/// Stream that keeps plate events a VMS refused for good.
+pub const DEAD_LETTER_STREAM: &str = "ANPR_DEADLETTER";
+/// Subjects captured by [`DEAD_LETTER_STREAM`].
+pub const DEAD_LETTER_SUBJECTS: &str = "anpr.v1.vms.deadletter.>";
+/// Key-value bucket where the vms-bridge reports each target's status.
+pub const VMS_STATUS_BUCKET: &str = "anpr_vms_status";
+/// Key-value bucket of (target, event id) pairs already delivered, so a
+/// redelivered event is never posted twice.
+pub const VMS_DELIVERED_BUCKET: &str = "anpr_vms_delivered";
 /// Key-value bucket holding VMS targets, cameras and analytic settings.
 pub const CONFIG_BUCKET: &str = "anpr_config";
 /// Key-value bucket holding passwords, apart so NATS permissions can guard it.
@@ -43,6 +52,11 @@ pub fn plates(camera_id: &str, kind: PlateEventKind) -> Option<String> {
 
 /// Plate events of every camera and kind: the public topic.
 pub const ALL_PLATES: &str = "anpr.v1.plates.>";
+
+/// Dead letters of one VMS target (a [`crate::proto::DeadLetter`] each).
+pub fn dead_letter(target: &str) -> String {
+    format!("{PREFIX}.vms.deadletter.{target}")
+}
 
 /// Why a string cannot be a camera id or other subject token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -7,13 +7,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use anpr_common::proto::{
     config_item, watch_response, AnalyticOverride, AnalyticSettings, AnalyticSettingsView,
     BoundingBox, Camera, ConfigItem, ConfigKey, ConfigKind, CreateCameraRequest,
-    CreateVmsTargetRequest, DeleteCameraRequest, DeleteResponse, DeleteVmsTargetRequest,
-    EventSelection, Frame, FrameReads, FrameRef, GetAnalyticSettingsRequest, GetCameraRequest,
-    GetVmsTargetRequest, ListAnalyticOverridesRequest, ListAnalyticOverridesResponse,
-    ListCamerasRequest, ListCamerasResponse, ListVmsTargetsRequest, ListVmsTargetsResponse,
-    PlateCandidate, PlateEvent, PlateEventKind, PlateFormats, PlateRead,
-    ResetAnalyticSettingsRequest, SetAnalyticSettingsRequest, Snapshot, StoredSecret, TlsTrust,
-    UpdateCameraRequest, UpdateVmsTargetRequest, VmsAuth, VmsTarget, VmsType, WatchRequest,
+    CreateVmsTargetRequest, DeadLetter, DeleteCameraRequest, DeleteResponse,
+    DeleteVmsTargetRequest, EventSelection, Frame, FrameReads, FrameRef,
+    GetAnalyticSettingsRequest, GetCameraRequest, GetVmsTargetRequest,
+    ListAnalyticOverridesRequest, ListAnalyticOverridesResponse, ListCamerasRequest,
+    ListCamerasResponse, ListVmsTargetsRequest, ListVmsTargetsResponse, PlateCandidate, PlateEvent,
+    PlateEventKind, PlateFormats, PlateRead, ResetAnalyticSettingsRequest,
+    SetAnalyticSettingsRequest, Snapshot, StoredSecret, TlsTrust, UpdateCameraRequest,
+    UpdateVmsTargetRequest, VmsAuth, VmsTarget, VmsTargetStatus, VmsType, WatchRequest,
     WatchResponse,
 };
 use prost::Message;
@@ -158,6 +159,21 @@ fn vms_target(name: &str) -> VmsTarget {
         auth: VmsAuth::Digest as i32,
         prolonged: true,
         revision: 12,
+        status: Some(vms_target_status()),
+    }
+}
+
+fn vms_target_status() -> VmsTargetStatus {
+    VmsTargetStatus {
+        last_success: timestamp(1_767_225_600, 7),
+        last_error_at: timestamp(1_767_225_660, 5),
+        last_error: "VMS answered 503 Service Unavailable".into(),
+        queue_depth: 42,
+        delivered: 1_000,
+        dead_lettered: 3,
+        server: "6.1.0.41321 / rest v4".into(),
+        camera_problems: vec!["gate-2: no VMS camera has IP 192.0.2.18".into()],
+        updated_at: timestamp(1_767_225_661, 11),
     }
 }
 
@@ -437,6 +453,18 @@ fn round_trip_all() -> Vec<Encoded> {
             revision: 22,
         }),
     ];
+    roundtrip!(out, VmsTargetStatus, vms_target_status());
+    roundtrip!(
+        out,
+        DeadLetter,
+        DeadLetter {
+            target: "nx1".into(),
+            event: Some(plate_event()),
+            reason: "HTTP 200 error 2 invalidParameter: Invalid value for parameter 'state'".into(),
+            http_status: 200,
+            failed_at: timestamp(1_767_225_700, 9),
+        }
+    );
     for change in changes {
         roundtrip!(
             out,

@@ -115,11 +115,17 @@ impl Config for ConfigApi {
         &self,
         request: Request<GetVmsTargetRequest>,
     ) -> Result<Response<VmsTarget>, Status> {
-        let result = self
+        let result = match self
             .store
             .get::<VmsTarget>(&request.into_inner().name)
             .await
-            .map_err(Status::from);
+        {
+            Ok(mut target) => {
+                target.status = self.store.vms_status(&target.name).await;
+                Ok(target)
+            }
+            Err(err) => Err(Status::from(err)),
+        };
         self.finish("GetVmsTarget", result)
     }
 
@@ -127,12 +133,15 @@ impl Config for ConfigApi {
         &self,
         _request: Request<ListVmsTargetsRequest>,
     ) -> Result<Response<ListVmsTargetsResponse>, Status> {
-        let result = self
-            .store
-            .list::<VmsTarget>()
-            .await
-            .map(|targets| ListVmsTargetsResponse { targets })
-            .map_err(Status::from);
+        let result = match self.store.list::<VmsTarget>().await {
+            Ok(mut targets) => {
+                for target in &mut targets {
+                    target.status = self.store.vms_status(&target.name).await;
+                }
+                Ok(ListVmsTargetsResponse { targets })
+            }
+            Err(err) => Err(Status::from(err)),
+        };
         self.finish("ListVmsTargets", result)
     }
 

@@ -10,11 +10,12 @@
 
 use std::collections::HashMap;
 
+use anpr_common::bus::{open_kv_bucket, BucketSpec};
 use anpr_common::proto::{
     config_item, watch_response, AnalyticOverride, AnalyticSettings, AnalyticSettingsView, Camera,
-    ConfigItem, ConfigKey, ConfigKind, StoredSecret, VmsTarget, WatchResponse,
+    ConfigItem, ConfigKey, ConfigKind, StoredSecret, VmsTarget, VmsTargetStatus, WatchResponse,
 };
-use anpr_common::subjects::{CONFIG_BUCKET, SECRETS_BUCKET};
+use anpr_common::subjects::{CONFIG_BUCKET, SECRETS_BUCKET, VMS_STATUS_BUCKET};
 use async_nats::jetstream::{self, kv};
 use futures::{StreamExt, TryStreamExt};
 use prost::Message;
@@ -129,6 +130,8 @@ fn analytic_key(camera_id: &str) -> String {
 pub struct ConfigStore {
     config: kv::Store,
     secrets: kv::Store,
+    /// Written by the vms-bridge, read here to show delivery status.
+    vms_status: kv::Store,
 }
 
 async fn open_bucket(
@@ -138,29 +141,14 @@ async fn open_bucket(
     history: i64,
     replicas: usize,
 ) -> Result<kv::Store, StoreError> {
-    // The bucket's stream is created here rather than with
-    // `create_key_value`: that one first reads the account info, which
-    // async-nats 0.51 cannot parse from nats-server 2.9 (no
-    // `reserved_memory`). The stream follows the KV conventions (ADR-8);
-    // get_or_create is safe when several replicas start at once.
-    let stream = jetstream::stream::Config {
-        name: format!("KV_{bucket}"),
-        description: Some(description.to_string()),
-        subjects: vec![format!("$KV.{bucket}.>")],
-        max_messages_per_subject: history,
-        storage: jetstream::stream::StorageType::File,
-        num_replicas: replicas,
-        allow_rollup: true,
-        deny_delete: true,
-        deny_purge: false,
-        allow_direct: true,
-        discard: jetstream::stream::DiscardPolicy::New,
-        ..Default::default()
+    let spec = BucketSpec {
+        bucket,
+        description,
+        history,
+        max_age: None,
+        replicas,
     };
-    js.get_or_create_stream(stream)
-        .await
-        .map_err(|err| backend("create bucket", bucket)(Box::new(err)))?;
-    js.get_key_value(bucket)
+    open_kv_bucket(js, spec)
         .await
         .map_err(|err| backend("open bucket", bucket)(Box::new(err)))
 }
@@ -178,7 +166,38 @@ impl ConfigStore {
             )
             .await?,
             secrets: open_bucket(js, SECRETS_BUCKET, "ANPR passwords", 1, replicas).await?,
+            vms_status: open_bucket(
+                js,
+                VMS_STATUS_BUCKET,
+                "ANPR VMS target delivery status, written by the vms-bridge",
+                1,
+                replicas,
+            )
+            .await?,
         })
+    }
+
+    /// The delivery status the vms-bridge last reported for target `name`.
+    /// Status is informative: an unreadable entry is logged and shown as none
+    /// rather than failing the request that asked for the target.
+    pub async fn vms_status(&self, name: &str) -> Option<VmsTargetStatus> {
+        let entry = match self.vms_status.entry(name).await {
+            Ok(entry) => entry?,
+            Err(err) => {
+                tracing::warn!(target_name = name, error = %err, "could not read VMS target status");
+                return None;
+            }
+        };
+        if entry.operation != kv::Operation::Put {
+            return None;
+        }
+        match VmsTargetStatus::decode(entry.value) {
+            Ok(status) => Some(status),
+            Err(err) => {
+                tracing::warn!(target_name = name, error = %err, "unreadable VMS target status");
+                None
+            }
+        }
     }
 
     /// The stored entry at `key` and its revision; `None` if absent or deleted.

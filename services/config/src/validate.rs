@@ -10,7 +10,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use anpr_common::proto::{
-    AnalyticSettings, Camera, EventSelection, PlateFormats, TlsTrust, VmsAuth, VmsTarget, VmsType,
+    AnalyticSettings, Camera, EventSelection, TlsTrust, VmsAuth, VmsTarget, VmsType,
 };
 use anpr_common::subjects::validate_token;
 
@@ -247,6 +247,8 @@ pub fn vms_target(input: VmsTarget, mode: Mode) -> Result<Normalized<VmsTarget>,
     let password = std::mem::take(&mut target.password);
     target.password_set = false;
     target.revision = 0;
+    // Reported by the bridge, never stored with the target.
+    target.status = None;
     problems.finish(Normalized {
         record: target,
         password: (!password.is_empty()).then_some(password),
@@ -412,13 +414,7 @@ fn decode(component: &str) -> String {
 
 /// The built-in analytic defaults, used until an operator sets others.
 pub fn builtin_analytic_defaults() -> AnalyticSettings {
-    AnalyticSettings {
-        skip_first_reads: Some(2),
-        min_confidence: Some(0.7),
-        lost_timeout_ms: Some(5_000),
-        grouping_distance: Some(2),
-        plate_formats: Some(PlateFormats::default()),
-    }
+    AnalyticSettings::builtin_defaults()
 }
 
 /// Checks the fields that are set in `settings`.
@@ -486,21 +482,13 @@ pub fn analytic_settings(settings: &AnalyticSettings) -> Result<(), Invalid> {
 
 /// `base` with every field that is set in `overlay` replaced.
 pub fn merge_analytic(base: &AnalyticSettings, overlay: &AnalyticSettings) -> AnalyticSettings {
-    AnalyticSettings {
-        skip_first_reads: overlay.skip_first_reads.or(base.skip_first_reads),
-        min_confidence: overlay.min_confidence.or(base.min_confidence),
-        lost_timeout_ms: overlay.lost_timeout_ms.or(base.lost_timeout_ms),
-        grouping_distance: overlay.grouping_distance.or(base.grouping_distance),
-        plate_formats: overlay
-            .plate_formats
-            .clone()
-            .or_else(|| base.plate_formats.clone()),
-    }
+    base.merged_with(overlay)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use anpr_common::proto::PlateFormats;
 
     fn target() -> VmsTarget {
         VmsTarget {

@@ -780,3 +780,92 @@ async fn health_endpoints_and_grpc_health() {
         tonic_health::pb::health_check_response::ServingStatus::Serving
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targets_show_the_status_the_bridge_reported() {
+    use prost::Message;
+
+    let harness = Harness::start();
+    let mut client = harness.client().await;
+    create_target(&mut client, nx_target("nx1")).await;
+    create_target(&mut client, nx_target("nx2")).await;
+
+    // No bridge has reported yet.
+    let fresh = client
+        .get_vms_target(GetVmsTargetRequest { name: "nx1".into() })
+        .await
+        .expect("get nx1")
+        .into_inner();
+    assert_eq!(fresh.status, None);
+
+    // What the vms-bridge writes: one status entry per target.
+    let nats = async_nats::connect(harness.nats.url())
+        .await
+        .expect("connect to NATS");
+    let js = async_nats::jetstream::new(nats);
+    let bucket = js
+        .get_key_value(anpr_common::subjects::VMS_STATUS_BUCKET)
+        .await
+        .expect("the config service created the status bucket");
+    let reported = VmsTargetStatus {
+        last_error: "wrong password for user admin".into(),
+        last_error_at: Some(anpr_common::prost_types::Timestamp {
+            seconds: 1_800_000_000,
+            nanos: 0,
+        }),
+        queue_depth: 7,
+        camera_problems: vec!["gate: no VMS camera has IP 10.1.2.3".into()],
+        ..Default::default()
+    };
+    bucket
+        .put("nx1", reported.encode_to_vec().into())
+        .await
+        .expect("write status");
+    // An entry no bridge could have written must not break the listing.
+    bucket
+        .put("nx2", vec![0xff, 0xff, 0xff].into())
+        .await
+        .expect("write garbage status");
+
+    let got = client
+        .get_vms_target(GetVmsTargetRequest { name: "nx1".into() })
+        .await
+        .expect("get nx1")
+        .into_inner();
+    assert_eq!(got.status.as_ref(), Some(&reported));
+    let listed = client
+        .list_vms_targets(ListVmsTargetsRequest {})
+        .await
+        .expect("list")
+        .into_inner()
+        .targets;
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].status.as_ref(), Some(&reported));
+    assert_eq!(listed[1].name, "nx2");
+    assert_eq!(listed[1].status, None);
+
+    // Status is output only: an update carrying one does not store it.
+    let mut update = got.clone();
+    update.status = Some(VmsTargetStatus {
+        queue_depth: 999,
+        ..Default::default()
+    });
+    let updated = client
+        .update_vms_target(UpdateVmsTargetRequest {
+            target: Some(update),
+            expected_revision: None,
+        })
+        .await
+        .expect("update")
+        .into_inner();
+    assert_eq!(
+        updated.status, None,
+        "update responses carry the stored record"
+    );
+    let again = client
+        .get_vms_target(GetVmsTargetRequest { name: "nx1".into() })
+        .await
+        .expect("get nx1")
+        .into_inner();
+    assert_eq!(again.status.as_ref().map(|s| s.queue_depth), Some(7));
+}
