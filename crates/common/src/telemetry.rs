@@ -42,12 +42,23 @@ impl Drop for TelemetryGuard {
     }
 }
 
+/// Module whose trace level prints every payload the NATS client receives:
+/// for the services that read the secrets bucket, that includes passwords.
+const NATS_PAYLOAD_LOGGER_CAP: &str = "async_nats::connection=debug";
+
+/// The log filter a service runs with: `spec` (`RUST_LOG`; `info` when
+/// empty) with the NATS payload logger capped at debug, whatever `spec` says,
+/// so that no log level shows a secret read from NATS.
+pub fn log_filter(spec: &str) -> String {
+    let spec = spec.trim().trim_end_matches(',');
+    let spec = if spec.is_empty() { "info" } else { spec };
+    format!("{spec},{NATS_PAYLOAD_LOGGER_CAP}")
+}
+
 /// Installs logging and tracing for the process `service` (e.g. "anpr-config").
 pub fn init(service: &'static str) -> Result<TelemetryGuard, TelemetryError> {
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(spec) if !spec.is_empty() => EnvFilter::try_new(spec)?,
-        _ => EnvFilter::new("info"),
-    };
+    let spec = std::env::var("RUST_LOG").unwrap_or_default();
+    let filter = EnvFilter::try_new(log_filter(&spec))?;
     let format = std::env::var("LOG_FORMAT").unwrap_or_else(|_| "json".to_string());
     let fmt_layer = match format.as_str() {
         "json" => tracing_subscriber::fmt::layer()
@@ -86,4 +97,23 @@ pub fn init(service: &'static str) -> Result<TelemetryGuard, TelemetryError> {
         .with(otel_layer)
         .try_init()?;
     Ok(TelemetryGuard { provider })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_filter;
+
+    #[test]
+    fn no_log_level_shows_nats_payloads() {
+        assert_eq!(log_filter(""), "info,async_nats::connection=debug");
+        assert_eq!(log_filter("trace"), "trace,async_nats::connection=debug");
+        assert_eq!(
+            log_filter("info,async_nats=trace,"),
+            "info,async_nats=trace,async_nats::connection=debug"
+        );
+        // Later directives for the same target win in tracing's EnvFilter.
+        assert!(
+            log_filter("async_nats::connection=trace").ends_with(",async_nats::connection=debug")
+        );
+    }
 }

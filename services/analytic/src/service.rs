@@ -2,6 +2,7 @@
 //! the cameras of this replica's partition to the [`Engine`], publishes what
 //! comes out, sweeps for silent cameras, and flushes open tracks at shutdown.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use anpr_common::bus::{BusError, NatsArgs};
 use anpr_common::config_watch::ConfigWatch;
 use anpr_common::health::{self, Readiness};
+use anpr_common::proto::PlateEventKind;
 use anpr_common::{subjects, trace_context};
 use futures::StreamExt as _;
 use prometheus_client::registry::Registry;
@@ -231,6 +233,7 @@ async fn serve(
         metrics,
         partition: options.partition,
         give_up,
+        track_traces: HashMap::new(),
     };
     let mut sweep = tokio::time::interval(options.sweep_interval);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -281,6 +284,10 @@ struct Worker {
     partition: Partition,
     /// Cancelled when the shutdown deadline ran out: stops publish retries.
     give_up: CancellationToken,
+    /// Trace context of each detected track's Detect, so that its Lost,
+    /// which a later frame, the sweep or the flush may cause, continues the
+    /// plate's trace rather than starting a new one. Removed at Lost.
+    track_traces: HashMap<String, async_nats::HeaderMap>,
 }
 
 impl Worker {
@@ -366,7 +373,28 @@ impl Worker {
             .open_tracks
             .set(i64::try_from(self.engine.open_tracks()).unwrap_or(i64::MAX));
         for event in &step.events {
-            match self.publisher.publish(event, &self.give_up).await {
+            let span = tracing::info_span!(
+                "plate_event",
+                kind = ?event.kind(),
+                track_id = %event.track_id
+            );
+            match event.kind() {
+                PlateEventKind::Detect => {
+                    self.track_traces
+                        .insert(event.track_id.clone(), trace_context::current_headers());
+                }
+                PlateEventKind::Lost => {
+                    let detect = self.track_traces.remove(&event.track_id);
+                    trace_context::set_parent_from(&span, detect.as_ref());
+                }
+                _ => {}
+            }
+            let published = self
+                .publisher
+                .publish(event, &self.give_up)
+                .instrument(span)
+                .await;
+            match published {
                 Ok(()) => {}
                 Err(error @ PublishError::Abandoned { .. }) => {
                     self.metrics.events_abandoned.inc();

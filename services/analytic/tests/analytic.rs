@@ -364,7 +364,7 @@ async fn reads_become_one_detect_and_one_lost_with_the_voted_text() {
         [PlateEventKind::Detect, PlateEventKind::Lost]
     );
     let (detect, detect_id, detect_trace) = &received[0];
-    let (lost, lost_id, _) = &received[1];
+    let (lost, lost_id, lost_trace) = &received[1];
     // Detect on the first read after the two skipped ones.
     assert_eq!(detect.read_count, 3);
     assert_eq!(detect.plate_text, "ABC123");
@@ -391,6 +391,12 @@ async fn reads_become_one_detect_and_one_lost_with_the_voted_text() {
         .expect("the event carries a traceparent");
     assert_eq!(outgoing.split('-').nth(1), Some(trace_id.as_str()));
     assert_ne!(outgoing, incoming);
+    // The Lost comes from the sweep (no frame follows), and still belongs to
+    // the plate's trace.
+    let lost_trace = lost_trace
+        .as_deref()
+        .expect("the Lost carries a traceparent");
+    assert_eq!(lost_trace.split('-').nth(1), Some(trace_id.as_str()));
 
     let body = analytic.metrics().await;
     assert_eq!(

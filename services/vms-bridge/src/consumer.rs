@@ -38,7 +38,7 @@ pub fn wants(selection: EventSelection, kind: PlateEventKind) -> bool {
     match selection {
         EventSelection::Detect | EventSelection::Unspecified => kind == PlateEventKind::Detect,
         EventSelection::Lost => kind == PlateEventKind::Lost,
-        EventSelection::Both => kind != PlateEventKind::Unspecified,
+        EventSelection::Both => matches!(kind, PlateEventKind::Detect | PlateEventKind::Lost),
     }
 }
 

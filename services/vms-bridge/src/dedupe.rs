@@ -44,7 +44,7 @@ impl Delivered {
         self.kv
             .get(key(target, event_id))
             .await
-            .map(|entry| entry.is_some() && false)
+            .map(|entry| entry.is_some())
             .map_err(|err| DedupeError(err.to_string()))
     }
 

@@ -42,6 +42,9 @@ pub struct DeliverySettings {
     pub backoff_cap: Duration,
     /// Status is written at least this often. Default 5 s.
     pub status_every: Duration,
+    /// How long one pull request waits for an event; also the longest a
+    /// worker takes to stop when idle. Default 5 s.
+    pub pull_expiry: Duration,
     pub client: ClientOptions,
 }
 
@@ -53,6 +56,7 @@ impl Default for DeliverySettings {
             backoff_base: Duration::from_millis(250),
             backoff_cap: Duration::from_secs(30),
             status_every: Duration::from_secs(5),
+            pull_expiry: Duration::from_secs(5),
             client: ClientOptions::default(),
         }
     }
@@ -170,10 +174,6 @@ async fn run_once(
     )
     .await
     .map_err(|err| WorkerError::Consumer(err.to_string()))?;
-    let mut messages = consumer
-        .messages()
-        .await
-        .map_err(|err| WorkerError::Consumer(err.to_string()))?;
     tracing::info!(target_name = %target.name, filter = consumer::filter_subject(target.events()), "delivering to VMS target");
     let mut worker = Worker {
         shared,
@@ -183,20 +183,30 @@ async fn run_once(
         client: &mut client,
         logins_seen: 0,
     };
-    loop {
-        let message = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            next = messages.next() => next,
-        };
-        let message = match message {
-            Some(Ok(message)) => message,
-            Some(Err(err)) => return Err(WorkerError::Consumer(err.to_string())),
-            None => return Err(WorkerError::Consumer("message stream ended".into())),
-        };
-        if worker.handle(message, shutdown).await == Handled::Stopped {
-            return Ok(());
+    // One pull request for one message at a time, each left to finish even
+    // when shutdown comes: a request abandoned on the server would take the
+    // next event to a subscriber that is gone, and it would sit unacked for
+    // a whole ack_wait. Shutdown therefore waits at most `pull_expiry`.
+    while !shutdown.is_cancelled() {
+        let mut batch = consumer
+            .batch()
+            .max_messages(1)
+            .expires(shared.settings.pull_expiry)
+            .messages()
+            .await
+            .map_err(|err| WorkerError::Consumer(err.to_string()))?;
+        while let Some(message) = batch.next().await {
+            let message = message.map_err(|err| WorkerError::Consumer(err.to_string()))?;
+            if shutdown.is_cancelled() {
+                ack(&message, AckKind::Nak(None)).await;
+                continue;
+            }
+            if worker.handle(message, shutdown).await == Handled::Stopped {
+                return Ok(());
+            }
         }
     }
+    Ok(())
 }
 
 #[derive(Debug, PartialEq, Eq)]

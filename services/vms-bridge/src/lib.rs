@@ -57,19 +57,14 @@ pub enum BridgeError {
     #[error("invalid config service URL {url}: {source}")]
     ConfigUrl {
         url: String,
-        source: tonic_error::TransportError,
+        /// The gRPC transport error, boxed: tonic is not a direct dependency.
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("health endpoint on {addr}: {source}")]
     Http {
         addr: SocketAddr,
         source: std::io::Error,
     },
-}
-
-mod tonic_error {
-    /// The config watch's connection error, named without a direct tonic
-    /// dependency.
-    pub type TransportError = Box<dyn std::error::Error + Send + Sync>;
 }
 
 /// Runs the bridge until `shutdown`: connects to NATS, prepares the streams
@@ -95,7 +90,7 @@ pub async fn run(options: BridgeOptions, shutdown: CancellationToken) -> Result<
         .nats
         .connect_with_retry("anpr-vms-bridge", &shutdown)
         .await?;
-    let js = jetstream::new(client);
+    let js = jetstream::new(client.clone());
     let replicas = options.nats.replicas;
     let plates = bus::ensure_plate_stream(&js, replicas).await?;
     js.get_or_create_stream(jetstream::stream::Config {
@@ -150,6 +145,11 @@ pub async fn run(options: BridgeOptions, shutdown: CancellationToken) -> Result<
     });
     supervisor::supervise(shared, config, shutdown.clone()).await;
     readiness.set(false);
+    // Acks are buffered publishes: send the last ones before the connection
+    // goes, or their events would wait a whole ack_wait to be redelivered.
+    if let Err(err) = client.flush().await {
+        tracing::warn!(error = %err, "flushing the last acknowledgements failed");
+    }
     let _ = http_task.await;
     tracing::info!("anpr-vms-bridge stopped");
     Ok(())

@@ -24,9 +24,16 @@ struct Args {
     http_listen: SocketAddr,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(serve(args))
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
     let _telemetry = anpr_common::telemetry::init("anpr-vms-bridge")?;
     let shutdown = anpr_common::shutdown::on_signal().context("installing signal handlers")?;
     run(

@@ -37,15 +37,25 @@ async fn produce(stack: &Stack, range: std::ops::Range<u32>) {
 fn assert_complete_and_ordered(events: &[RecordedEvent], count: u32) {
     let captions: Vec<&str> = events.iter().map(|e| e.caption.as_str()).collect();
     let unique: BTreeSet<&str> = captions.iter().copied().collect();
-    assert_eq!(unique.len(), captions.len(), "duplicates delivered: {captions:?}");
+    assert_eq!(
+        unique.len(),
+        captions.len(),
+        "duplicates delivered: {captions:?}"
+    );
     assert_eq!(captions.len() as u32, count, "{captions:?}");
     let mut per_camera: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
     for event in events {
         let seq: u32 = event.caption[1..].parse().expect("P<seq> caption");
-        per_camera.entry(event.source.as_str()).or_default().push(seq);
+        per_camera
+            .entry(event.source.as_str())
+            .or_default()
+            .push(seq);
     }
     for (camera, seqs) in per_camera {
-        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{camera} out of order: {seqs:?}");
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "{camera} out of order: {seqs:?}"
+        );
     }
 }
 
@@ -54,18 +64,24 @@ async fn vms_down_while_100_events_are_produced_loses_and_repeats_nothing() {
     let sim = simulator(|_| {}).await;
     let mut stack = Stack::start().await;
     add_cameras(&mut stack).await;
-    stack.add_target("nx-down", &sim, EventSelection::Detect, |_| {}).await;
+    stack
+        .add_target("nx-down", &sim, EventSelection::Detect, |_| {})
+        .await;
     sim.stop().await;
     produce(&stack, 0..100).await;
     stack
-        .wait_for_status("nx-down", "the VMS being unreachable", |s| !s.last_error.is_empty())
+        .wait_for_status("nx-down", "the VMS being unreachable", |s| {
+            !s.last_error.is_empty()
+        })
         .await;
     assert!(sim.events().is_empty());
     sim.resume().await.expect("simulator resumes");
     let events = wait_for_events(&sim, 100).await;
     assert_complete_and_ordered(&events, 100);
     let status = stack
-        .wait_for_status("nx-down", "all delivered", |s| s.delivered == 100 && s.queue_depth == 0)
+        .wait_for_status("nx-down", "all delivered", |s| {
+            s.delivered == 100 && s.queue_depth == 0
+        })
         .await;
     assert!(status.last_error.is_empty(), "{status:?}");
 }
@@ -75,7 +91,9 @@ async fn bridge_restart_mid_stream_loses_and_repeats_nothing() {
     let sim = simulator(|_| {}).await;
     let mut stack = Stack::start().await;
     add_cameras(&mut stack).await;
-    stack.add_target("nx-restart", &sim, EventSelection::Detect, |_| {}).await;
+    stack
+        .add_target("nx-restart", &sim, EventSelection::Detect, |_| {})
+        .await;
     produce(&stack, 0..40).await;
     wait_for_events(&sim, 10).await;
     stack.stop_bridge().await;
@@ -93,8 +111,12 @@ async fn a_hanging_vms_does_not_hold_up_another_target() {
     let mut stack = Stack::start().await;
     add_cameras(&mut stack).await;
     hanging.set_fault(Fault::Hang);
-    stack.add_target("nx-hang", &hanging, EventSelection::Detect, |_| {}).await;
-    stack.add_target("nx-ok", &healthy, EventSelection::Detect, |_| {}).await;
+    stack
+        .add_target("nx-hang", &hanging, EventSelection::Detect, |_| {})
+        .await;
+    stack
+        .add_target("nx-ok", &healthy, EventSelection::Detect, |_| {})
+        .await;
     produce(&stack, 0..20).await;
     let events = wait_for_events(&healthy, 20).await;
     assert_complete_and_ordered(&events, 20);
@@ -120,8 +142,12 @@ async fn refused_events_are_dead_lettered_and_later_ones_still_flow() {
     let bad_request = simulator(|_| {}).await;
     let mut stack = Stack::start().await;
     add_cameras(&mut stack).await;
-    stack.add_target("nx-noperm", &no_permission, EventSelection::Detect, |_| {}).await;
-    stack.add_target("nx-400", &bad_request, EventSelection::Detect, |_| {}).await;
+    stack
+        .add_target("nx-noperm", &no_permission, EventSelection::Detect, |_| {})
+        .await;
+    stack
+        .add_target("nx-400", &bad_request, EventSelection::Detect, |_| {})
+        .await;
 
     let first = stack.publish("gate", PlateEventKind::Detect, "P0", 0).await;
     wait_for_events(&bad_request, 1).await;
@@ -129,17 +155,36 @@ async fn refused_events_are_dead_lettered_and_later_ones_still_flow() {
     let second = stack.publish("gate", PlateEventKind::Detect, "P1", 1).await;
 
     let deadline_what = "two dead letters";
-    wait_for(deadline_what, || async { stack.dead_letters().await.len() >= 3 }).await;
+    wait_for(deadline_what, || async {
+        stack.dead_letters().await.len() >= 3
+    })
+    .await;
     let letters = stack.dead_letters().await;
-    let of = |target: &str| -> Vec<_> { letters.iter().filter(|l| l.target == target).cloned().collect() };
+    let of = |target: &str| -> Vec<_> {
+        letters
+            .iter()
+            .filter(|l| l.target == target)
+            .cloned()
+            .collect()
+    };
     let noperm = of("nx-noperm");
     assert_eq!(noperm.len(), 2, "{letters:#?}");
-    assert_eq!(noperm[0].event.as_ref().map(|e| e.event_id.as_str()), Some(first.event_id.as_str()));
+    assert_eq!(
+        noperm[0].event.as_ref().map(|e| e.event_id.as_str()),
+        Some(first.event_id.as_str())
+    );
     assert_eq!(noperm[0].http_status, 403);
-    assert!(noperm[0].reason.contains("forbidden") || noperm[0].reason.contains("403"), "{:?}", noperm[0]);
+    assert!(
+        noperm[0].reason.contains("forbidden") || noperm[0].reason.contains("403"),
+        "{:?}",
+        noperm[0]
+    );
     let bad = of("nx-400");
     assert_eq!(bad.len(), 1, "{letters:#?}");
-    assert_eq!(bad[0].event.as_ref().map(|e| e.event_id.as_str()), Some(second.event_id.as_str()));
+    assert_eq!(
+        bad[0].event.as_ref().map(|e| e.event_id.as_str()),
+        Some(second.event_id.as_str())
+    );
     assert_eq!(bad[0].http_status, 400);
     assert!(bad[0].reason.starts_with("HTTP 400"), "{:?}", bad[0]);
     let status = stack
@@ -152,4 +197,55 @@ async fn refused_events_are_dead_lettered_and_later_ones_still_flow() {
     stack.publish("gate", PlateEventKind::Detect, "P2", 2).await;
     let events = wait_for_events(&bad_request, 2).await;
     assert_eq!(events[1].caption, "P2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_a_target_without_duplicates_or_reordering() {
+    let sim = simulator(|_| {}).await;
+    let mut stack = Stack::start().await;
+    add_cameras(&mut stack).await;
+    stack
+        .add_target("nx-shared", &sim, EventSelection::Detect, |_| {})
+        .await;
+    let second = stack.spawn_extra_bridge();
+    produce(&stack, 0..60).await;
+    let events = wait_for_events(&sim, 60).await;
+    assert_complete_and_ordered(&events, 60);
+    second.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_message_is_dead_lettered_and_does_not_stop_the_target() {
+    let sim = simulator(|_| {}).await;
+    let mut stack = Stack::start().await;
+    add_cameras(&mut stack).await;
+    stack
+        .add_target("nx-garbage", &sim, EventSelection::Detect, |_| {})
+        .await;
+    stack
+        .js
+        .publish(
+            "anpr.v1.plates.gate.detect",
+            "\u{1}not protobuf\u{ff}".into(),
+        )
+        .await
+        .expect("publishing")
+        .await
+        .expect("stored");
+    stack.publish("gate", PlateEventKind::Detect, "P1", 1).await;
+    let events = wait_for_events(&sim, 1).await;
+    assert_eq!(events[0].caption, "P1");
+    wait_for("the dead letter", || async {
+        !stack.dead_letters().await.is_empty()
+    })
+    .await;
+    let letters = stack.dead_letters().await;
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].target, "nx-garbage");
+    assert!(letters[0].event.is_none());
+    assert!(
+        letters[0].reason.starts_with("undecodable plate event"),
+        "{:?}",
+        letters[0]
+    );
 }

@@ -6,7 +6,7 @@ use base64::Engine as _;
 use hyper::header::{HeaderMap, AUTHORIZATION};
 use hyper::{Method, StatusCode};
 
-use crate::config::{BearerOverHttp, Profile, SimUser};
+use crate::config::{BearerOverHttp, Profile, SimConfig, SimUser};
 use crate::digest::{self, QopAuth, REALM};
 use crate::state::Shared;
 
@@ -179,7 +179,7 @@ pub fn authenticate(shared: &Shared, req: &AuthRequest<'_>) -> Result<Principal,
 
 fn by_token(
     shared: &Shared,
-    config: &crate::config::SimConfig,
+    config: &SimConfig,
     req: &AuthRequest<'_>,
     token: &str,
     method: AuthMethod,
@@ -311,7 +311,6 @@ pub fn now_us() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::SimConfig;
     use hyper::header::HeaderValue;
 
     fn request<'a>(headers: &'a HeaderMap, query: &'a [(String, String)]) -> AuthRequest<'a> {

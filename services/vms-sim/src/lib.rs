@@ -8,7 +8,7 @@
 //! real server and record what they accept. Test-only endpoints under
 //! `/_fake/` list events, inject faults and render a bookmark log page.
 
-pub mod auth;
+mod auth;
 pub mod bookmarks;
 pub mod cameras;
 pub mod config;
@@ -16,7 +16,7 @@ pub mod digest;
 pub mod events;
 mod fake;
 pub mod fixture;
-pub mod response;
+mod response;
 mod router;
 mod server;
 mod state;

@@ -96,13 +96,13 @@ pub fn empty(status: StatusCode) -> SimResponse {
     resp
 }
 
-/// The server's error ids and their numeric codes (sent as strings).
+/// The server's error ids the simulator uses, with their numeric codes (sent
+/// as strings; the full table is in the VMS notes §1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorId {
     Ok,
     MissingParameter,
     InvalidParameter,
-    CantProcessRequest,
     Forbidden,
     BadRequest,
     InternalServerError,
@@ -122,7 +122,6 @@ impl ErrorId {
             ErrorId::Ok => 0,
             ErrorId::MissingParameter => 1,
             ErrorId::InvalidParameter => 2,
-            ErrorId::CantProcessRequest => 3,
             ErrorId::Forbidden => 4,
             ErrorId::BadRequest => 5,
             ErrorId::InternalServerError => 6,
@@ -142,7 +141,6 @@ impl ErrorId {
             ErrorId::Ok => "ok",
             ErrorId::MissingParameter => "missingParameter",
             ErrorId::InvalidParameter => "invalidParameter",
-            ErrorId::CantProcessRequest => "cantProcessRequest",
             ErrorId::Forbidden => "forbidden",
             ErrorId::BadRequest => "badRequest",
             ErrorId::InternalServerError => "internalServerError",
@@ -161,7 +159,7 @@ impl ErrorId {
     pub fn rest_status(self) -> StatusCode {
         match self {
             ErrorId::Ok => StatusCode::OK,
-            ErrorId::MissingParameter | ErrorId::InvalidParameter | ErrorId::CantProcessRequest => {
+            ErrorId::MissingParameter | ErrorId::InvalidParameter => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ErrorId::Forbidden => StatusCode::FORBIDDEN,

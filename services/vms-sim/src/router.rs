@@ -234,8 +234,8 @@ fn route(ctx: &ConnContext, req: &SimRequest, profile: Profile) -> SimResponse {
     }
     let segments: Vec<&str> = tail.split('/').collect();
     match segments.as_slice() {
-        ["system", "info"] if version == 3 => site_info(ctx, profile, 3),
-        ["site", "info"] if version >= 4 => site_info(ctx, profile, version),
+        ["system", "info"] if version == 3 => site_info(ctx, profile),
+        ["site", "info"] if version >= 4 => site_info(ctx, profile),
         ["login", "sessions"] => match req.method {
             Method::POST => login(ctx, req),
             _ => not_allowed(),
@@ -323,7 +323,9 @@ fn get_nonce(ctx: &ConnContext, profile: Profile) -> SimResponse {
     json_response(StatusCode::OK, &body)
 }
 
-fn site_info(ctx: &ConnContext, profile: Profile, _asked: u8) -> SimResponse {
+/// `/rest/v3/system/info` (6.0 wording) and `/rest/v4/site/info` (6.1): the
+/// same fields; a 6.1 server still answers the v3 path since it serves APIv3.
+fn site_info(ctx: &ConnContext, profile: Profile) -> SimResponse {
     let max = profile.max_rest_version().unwrap_or(1);
     json_response(
         StatusCode::OK,

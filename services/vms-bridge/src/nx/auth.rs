@@ -203,7 +203,7 @@ pub fn explain_auth_result(result: &str, login: &str, method: AuthMethod) -> Str
         "Auth_WrongLogin" => format!("unknown user {login} on the VMS"),
         "Auth_WrongDigest" => format!("the VMS refused the {} credentials of user {login}", method.as_str()),
         "Auth_LockedOut" => format!("user {login} is locked out on the VMS (too many failed logins)"),
-        "Auth_WrongSessionToken" => "the VMS refused the session token even after a fresh login (bearer over plain HTTP refused? enable \"use SSL\")".to_string(),
+        "Auth_WrongSessionToken" => "the VMS refused a freshly issued session token".to_string(),
         "Auth_Forbidden" => format!("user {login} is not allowed to use this API"),
         "" => format!("the VMS refused the {} credentials of user {login} (HTTP 401)", method.as_str()),
         other => format!("the VMS refused the {} credentials of user {login} ({other})", method.as_str()),

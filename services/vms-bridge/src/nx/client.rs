@@ -209,7 +209,11 @@ impl NxClient {
     /// A 403 carrying `X-Auth-Result` is the authentication layer refusing
     /// the credentials or transport, not the VMS refusing this event: it is
     /// reported and retried, never dead-lettered.
-    fn auth_refusal(&self, answer: &Answer, server: &ServerInfo) -> Option<Result<String, NxError>> {
+    fn auth_refusal(
+        &self,
+        answer: &Answer,
+        server: &ServerInfo,
+    ) -> Option<Result<String, NxError>> {
         let auth_layer = !answer.auth_result.is_empty() && answer.auth_result != "Auth_OK";
         (answer.status == 403 && auth_layer).then(|| self.explain(answer, server))
     }

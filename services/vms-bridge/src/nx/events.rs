@@ -46,8 +46,11 @@ pub fn generic_event(
         .unwrap_or("?")
         .to_string();
     let time = event.event_time.as_ref().or(event.last_seen.as_ref());
-    let timestamp_ms =
-        time.map(|t| t.seconds.saturating_mul(1000) + i64::from(t.nanos / 1_000_000));
+    let timestamp_ms = time.map(|t| {
+        t.seconds
+            .saturating_mul(1000)
+            .saturating_add(i64::from(t.nanos / 1_000_000))
+    });
     // A prolonged pair only closes when start and stop carry the same texts,
     // so neither the kind nor the confidence (which differ) may appear then.
     let description = if prolonged {
@@ -262,6 +265,28 @@ mod tests {
             }),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn hostile_times_and_confidences_do_not_panic() {
+        let mut event = plate(PlateEventKind::Detect);
+        event.event_time = Some(Timestamp {
+            seconds: i64::MAX,
+            nanos: 999_999_999,
+        });
+        event.confidence = f32::NAN;
+        let generic = generic_event(&event, "Gate 1", false, vec![]).unwrap();
+        assert_eq!(generic.timestamp_ms, Some(i64::MAX));
+        assert!(
+            generic.description.contains(" 0% on Gate 1"),
+            "{}",
+            generic.description
+        );
+        event.event_time = Some(Timestamp {
+            seconds: i64::MIN,
+            nanos: -999_999_999,
+        });
+        generic_event(&event, "Gate 1", false, vec![]).unwrap();
     }
 
     #[test]

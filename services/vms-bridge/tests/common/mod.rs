@@ -51,6 +51,7 @@ pub fn test_settings() -> DeliverySettings {
         backoff_base: Duration::from_millis(50),
         backoff_cap: Duration::from_millis(500),
         status_every: Duration::from_millis(300),
+        pull_expiry: Duration::from_secs(1),
         client: ClientOptions {
             request_timeout: Duration::from_secs(2),
             device_refresh: Duration::from_secs(30),
@@ -60,6 +61,14 @@ pub fn test_settings() -> DeliverySettings {
 
 impl Stack {
     pub async fn start() -> Stack {
+        // Logs go to the test's captured output (shown for failing tests).
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "anpr_vms_bridge=info".into()),
+            )
+            .with_test_writer()
+            .try_init();
         let nats = NatsServer::start();
         let config_stop = CancellationToken::new();
         let loopback = "127.0.0.1:0".parse().expect("socket address");
@@ -111,6 +120,35 @@ impl Stack {
             }
         }));
         self.bridge_stop = stop;
+    }
+
+    /// The config service's gRPC URL.
+    pub fn config_url(&self) -> &str {
+        &self.config_url
+    }
+
+    /// Stops the in-process bridge for good (a test that runs the binary).
+    pub async fn without_inprocess_bridge(&mut self) {
+        self.stop_bridge().await;
+    }
+
+    /// Starts another bridge replica on the same NATS and config service;
+    /// it runs until the returned token is cancelled.
+    pub fn spawn_extra_bridge(&self) -> CancellationToken {
+        let stop = CancellationToken::new();
+        let options = BridgeOptions {
+            nats: NatsArgs::plain(self.nats.url()),
+            config_url: self.config_url.clone(),
+            http_listen: "127.0.0.1:0".parse().expect("socket address"),
+            delivery: test_settings(),
+        };
+        let token = stop.clone();
+        tokio::spawn(async move {
+            if let Err(err) = anpr_vms_bridge::run(options, token).await {
+                panic!("second bridge failed: {err}");
+            }
+        });
+        stop
     }
 
     /// Stops the bridge gracefully and waits until it has.
@@ -188,7 +226,13 @@ impl Stack {
         .await;
     }
 
-    pub async fn add_camera(&mut self, id: &str, name: &str, ip: &str, customise: impl FnOnce(&mut Camera)) {
+    pub async fn add_camera(
+        &mut self,
+        id: &str,
+        name: &str,
+        ip: &str,
+        customise: impl FnOnce(&mut Camera),
+    ) {
         let mut camera = Camera {
             id: id.into(),
             name: name.into(),
@@ -206,7 +250,13 @@ impl Stack {
     }
 
     /// Publishes a plate event like the analytic does (with `Nats-Msg-Id`).
-    pub async fn publish(&self, camera: &str, kind: PlateEventKind, plate: &str, seq: u32) -> PlateEvent {
+    pub async fn publish(
+        &self,
+        camera: &str,
+        kind: PlateEventKind,
+        plate: &str,
+        seq: u32,
+    ) -> PlateEvent {
         let event = PlateEvent {
             event_id: uuid_like(camera, kind, seq),
             kind: kind as i32,
@@ -238,13 +288,22 @@ impl Stack {
 
     /// The target's status as the bridge last wrote it.
     pub async fn status(&self, target: &str) -> Option<VmsTargetStatus> {
-        let kv = self.js.get_key_value(subjects::VMS_STATUS_BUCKET).await.ok()?;
+        let kv = self
+            .js
+            .get_key_value(subjects::VMS_STATUS_BUCKET)
+            .await
+            .ok()?;
         let entry = kv.get(target).await.ok()??;
         VmsTargetStatus::decode(entry).ok()
     }
 
     /// Waits until the target's status satisfies `check`; returns it.
-    pub async fn wait_for_status(&self, target: &str, what: &str, check: impl Fn(&VmsTargetStatus) -> bool) -> VmsTargetStatus {
+    pub async fn wait_for_status(
+        &self,
+        target: &str,
+        what: &str,
+        check: impl Fn(&VmsTargetStatus) -> bool,
+    ) -> VmsTargetStatus {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
             let status = self.status(target).await;
@@ -269,7 +328,11 @@ impl Stack {
         let Ok(info) = stream.info().await else {
             return Vec::new();
         };
-        let (first, last, count) = (info.state.first_sequence, info.state.last_sequence, info.state.messages);
+        let (first, last, count) = (
+            info.state.first_sequence,
+            info.state.last_sequence,
+            info.state.messages,
+        );
         let mut letters = Vec::new();
         if count == 0 {
             return letters;
@@ -289,7 +352,9 @@ impl Stack {
     /// The value of the metric line starting with `prefix` on /metrics.
     pub async fn metric(&self, prefix: &str) -> Option<f64> {
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.http_port)).await.ok()?;
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.http_port))
+            .await
+            .ok()?;
         stream
             .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
             .await
@@ -346,14 +411,20 @@ where
 {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while !condition().await {
-        assert!(tokio::time::Instant::now() < deadline, "gave up waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 /// Waits until the simulator recorded at least `count` events; returns them.
 pub async fn wait_for_events(sim: &Simulator, count: usize) -> Vec<anpr_vms_sim::RecordedEvent> {
-    wait_for(&format!("{count} events at the simulator"), || async { sim.events().len() >= count }).await;
+    wait_for(&format!("{count} events at the simulator"), || async {
+        sim.events().len() >= count
+    })
+    .await;
     sim.events()
 }
 
