@@ -67,13 +67,23 @@ async fn vms_down_while_100_events_are_produced_loses_and_repeats_nothing() {
     stack
         .add_target("nx-down", &sim, EventSelection::Detect, |_| {})
         .await;
+    // Down for 30 s, longer than the consumer's ack wait: the event being
+    // retried must stay with this bridge (progress acks), not be redelivered.
+    let down_since = std::time::Instant::now();
     sim.stop().await;
-    produce(&stack, 0..100).await;
+    for burst in 0..10u32 {
+        produce(&stack, burst * 10..burst * 10 + 10).await;
+        tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    }
     stack
         .wait_for_status("nx-down", "the VMS being unreachable", |s| {
             !s.last_error.is_empty()
         })
         .await;
+    let outage = std::time::Duration::from_secs(30);
+    if let Some(rest) = outage.checked_sub(down_since.elapsed()) {
+        tokio::time::sleep(rest).await;
+    }
     assert!(sim.events().is_empty());
     sim.resume().await.expect("simulator resumes");
     let events = wait_for_events(&sim, 100).await;
