@@ -31,7 +31,7 @@ pub fn subject(camera: Option<&str>, kind: Option<KindArg>) -> anyhow::Result<St
 }
 
 /// One event on one line:
-/// `2026-11-28T15:04:05.123Z  DETECT  gate-1  ABC1234  0.93  track=1b4e28ba  reads=5`.
+/// `2026-11-28T15:04:05.123Z  DETECT  gate-1        ABC1234     0.93  track=1b4e28ba  reads=5`.
 ///
 /// The camera comes from the event, or from the subject for a sender that
 /// left it out.
@@ -59,7 +59,9 @@ pub fn event_line(event: &PlateEvent, subject: &str) -> String {
     };
     let track: String = event.track_id.chars().take(8).collect();
     format!(
-        "{time}  {kind:<6}  {camera}  {plate}  {:.2}  track={}  reads={}",
+        // Fixed widths so a stream of lines reads as columns; longer values
+        // push the rest of their line, nothing is cut.
+        "{time}  {kind:<6}  {camera:<12}  {plate:<10}  {:.2}  track={}  reads={}",
         event.confidence,
         if track.is_empty() { "-" } else { &track },
         event.read_count
@@ -174,7 +176,7 @@ mod tests {
         event.set_kind(PlateEventKind::Detect);
         assert_eq!(
             event_line(&event, "anpr.v1.plates.gate-1.detect"),
-            "2026-11-28T15:04:05.123Z  DETECT  gate-1  ABC1234  0.93  track=1b4e28ba  reads=5"
+            "2026-11-28T15:04:05.123Z  DETECT  gate-1        ABC1234     0.93  track=1b4e28ba  reads=5"
         );
         event.set_kind(PlateEventKind::Lost);
         event.camera_id.clear();
@@ -182,7 +184,7 @@ mod tests {
         event.track_id.clear();
         assert_eq!(
             event_line(&event, "anpr.v1.plates.exit-2.lost"),
-            "-  LOST    exit-2  ABC1234  0.93  track=-  reads=5"
+            "-  LOST    exit-2        ABC1234     0.93  track=-  reads=5"
         );
     }
 }

@@ -569,7 +569,7 @@ fn tail_prints_published_events(stack: &Stack) {
     assert!(status.success(), "plates tail failed: {stderr_lines:?}");
     assert_eq!(
         stdout,
-        "2026-11-28T15:04:05.123Z  DETECT  gate-1  ABC1234  0.93  track=9a1c2b3d  reads=5\n"
+        "2026-11-28T15:04:05.123Z  DETECT  gate-1        ABC1234     0.93  track=9a1c2b3d  reads=5\n"
     );
     assert!(
         stderr_lines
