@@ -1,0 +1,143 @@
+//! `anpr-bench-recognizer`: accuracy and speed of the recognizer on a dataset
+//! folder in the `testdata/README.md` format. The logic is in
+//! `anpr_recognizer::bench`; this file only wires the command line to it.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use anpr_recognizer::bench::{self, Machine, RunInfo};
+use anpr_recognizer::{ModelConfig, ReadOptions, Recognizer};
+use anyhow::Context;
+use clap::Parser;
+
+/// Reads every image of a dataset folder and reports exact-match accuracy,
+/// detection recall, the confusions of the misses and the latency per image.
+#[derive(Debug, Parser)]
+#[command(name = "anpr-bench-recognizer", version)]
+struct Args {
+    /// Folder of NAME.jpg + NAME.txt pairs (see testdata/README.md).
+    #[arg(long)]
+    dataset: PathBuf,
+    /// Folder filled by scripts/fetch-models.
+    #[arg(long, env = "ANPR_MODELS_DIR", default_value = "models")]
+    models_dir: PathBuf,
+    /// Intra-op threads per ONNX model session.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Longest side the text detector sees.
+    #[arg(long, default_value_t = 960)]
+    detector_max_side: u32,
+    /// Only the first N images (sorted by name).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Write the Markdown report (summary, latency, confusions, misses) here.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+    /// Print one JSON line per image on stdout as it is read.
+    #[arg(long)]
+    json: bool,
+}
+
+impl Args {
+    /// The command that reproduces this run, for the report.
+    fn command(&self) -> String {
+        let mut command = format!(
+            "cargo run --release -p anpr-recognizer --bin anpr-bench-recognizer -- --dataset {} --models-dir {} --threads {} --detector-max-side {}",
+            self.dataset.display(),
+            self.models_dir.display(),
+            self.threads,
+            self.detector_max_side
+        );
+        if let Some(limit) = self.limit {
+            command.push_str(&format!(" --limit {limit}"));
+        }
+        command
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let _telemetry = anpr_common::telemetry::init("anpr-bench-recognizer")?;
+    if args.threads == 0 {
+        anyhow::bail!("--threads must be at least 1");
+    }
+    // The detector works on multiples of 32 pixels.
+    if args.detector_max_side < 32 {
+        anyhow::bail!(
+            "--detector-max-side must be at least 32, got {}",
+            args.detector_max_side
+        );
+    }
+    let mut samples = bench::load_dataset(&args.dataset)?;
+    if let Some(limit) = args.limit {
+        samples.truncate(limit);
+    }
+    let config = ModelConfig {
+        models_dir: args.models_dir.clone(),
+        threads: args.threads,
+        ..ModelConfig::default()
+    };
+    let recognizer = Recognizer::load(&config)?;
+    let options = ReadOptions {
+        detector_max_side: args.detector_max_side,
+        ..ReadOptions::default()
+    };
+
+    // The first inference of a session sets up buffers and kernels; one
+    // untimed read keeps that out of the latency figures.
+    if let Some(first) = samples.first() {
+        let bytes = std::fs::read(&first.image)
+            .with_context(|| format!("reading {}", first.image.display()))?;
+        let _ = recognizer.read_encoded(&bytes, &options);
+    }
+
+    let load_before = bench::load_average();
+    let stdout = std::io::stdout();
+    let mut failed_write = None;
+    let total = samples.len();
+    let mut done = 0usize;
+    let scores = bench::evaluate(
+        &samples,
+        |bytes| recognizer.read_encoded(bytes, &options),
+        |score| {
+            done += 1;
+            if args.json {
+                let line = serde_json::to_string(score)
+                    .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+                if let Err(error) = writeln!(stdout.lock(), "{line}") {
+                    failed_write.get_or_insert(error);
+                }
+            } else if done.is_multiple_of(20) || done == total {
+                eprintln!("{done}/{total} images");
+            }
+        },
+    );
+    if let Some(error) = failed_write {
+        return Err(error).context("writing the JSON lines");
+    }
+
+    let summary = bench::summarize(&scores);
+    let info = RunInfo {
+        dataset: args.dataset.display().to_string(),
+        threads: args.threads,
+        detector_max_side: args.detector_max_side,
+        machine: Machine::detect(),
+        date: bench::utc_timestamp(SystemTime::now()),
+        command: args.command(),
+        load_before,
+        load_after: bench::load_average(),
+    };
+    let table = bench::summary_table(&summary, &info);
+    if args.json {
+        // stdout carries the JSON lines; the people-facing table goes aside.
+        eprint!("{table}");
+    } else {
+        print!("{table}");
+    }
+    if let Some(path) = &args.markdown {
+        std::fs::write(path, bench::render_markdown(&summary, &scores, &info))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
