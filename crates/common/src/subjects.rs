@@ -16,6 +16,8 @@ pub const DEAD_LETTER_STREAM: &str = "ANPR_DEADLETTER";
 pub const DEAD_LETTER_SUBJECTS: &str = "anpr.v1.vms.deadletter.>";
 /// Key-value bucket where the vms-bridge reports each target's status.
 pub const VMS_STATUS_BUCKET: &str = "anpr_vms_status";
+/// Key-value bucket where ingest reports each camera's status.
+pub const CAMERA_STATUS_BUCKET: &str = "anpr_camera_status";
 /// Key-value bucket of (target, event id) pairs already delivered, so a
 /// redelivered event is never posted twice.
 pub const VMS_DELIVERED_BUCKET: &str = "anpr_vms_delivered";

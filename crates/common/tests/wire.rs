@@ -6,13 +6,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anpr_common::proto::{
     config_item, watch_response, AnalyticOverride, AnalyticSettings, AnalyticSettingsView,
-    BoundingBox, Camera, ConfigItem, ConfigKey, ConfigKind, CreateCameraRequest,
+    BoundingBox, Camera, CameraStatus, ConfigItem, ConfigKey, ConfigKind, CreateCameraRequest,
     CreateVmsTargetRequest, DeadLetter, DeleteCameraRequest, DeleteResponse,
     DeleteVmsTargetRequest, EventSelection, Frame, FrameReads, FrameRef,
     GetAnalyticSettingsRequest, GetCameraRequest, GetVmsTargetRequest,
     ListAnalyticOverridesRequest, ListAnalyticOverridesResponse, ListCamerasRequest,
-    ListCamerasResponse, ListVmsTargetsRequest, ListVmsTargetsResponse, PlateCandidate, PlateEvent,
-    PlateEventKind, PlateFormats, PlateRead, ResetAnalyticSettingsRequest,
+    ListCamerasResponse, ListVmsTargetsRequest, ListVmsTargetsResponse, MaskRegion, PlateCandidate,
+    PlateEvent, PlateEventKind, PlateFormats, PlateRead, ResetAnalyticSettingsRequest,
     SetAnalyticSettingsRequest, Snapshot, StoredSecret, TlsTrust, UpdateCameraRequest,
     UpdateVmsTargetRequest, VmsAuth, VmsTarget, VmsTargetStatus, VmsType, WatchRequest,
     WatchResponse,
@@ -191,6 +191,29 @@ fn camera(id: &str) -> Camera {
         sample_fps: Some(12.5),
         enabled: Some(true),
         revision: 7,
+        mask_regions: vec![MaskRegion {
+            x: 0.0,
+            y: 0.9,
+            width: 0.4,
+            height: 0.1,
+        }],
+        status: Some(camera_status()),
+    }
+}
+
+fn camera_status() -> CameraStatus {
+    CameraStatus {
+        connected: true,
+        decoded_fps: 25.0,
+        published_fps: 10.0,
+        dropped_frames: 4,
+        reconnects: 2,
+        last_error: "RTSP DESCRIBE: connection refused".into(),
+        last_error_at: timestamp(1_767_225_600, 3),
+        last_frame_at: timestamp(1_767_225_601, 4),
+        stream: "h264 1280x720".into(),
+        ingest_instance: "ingest-0".into(),
+        updated_at: timestamp(1_767_225_602, 5),
     }
 }
 
@@ -454,6 +477,17 @@ fn round_trip_all() -> Vec<Encoded> {
         }),
     ];
     roundtrip!(out, VmsTargetStatus, vms_target_status());
+    roundtrip!(out, CameraStatus, camera_status());
+    roundtrip!(
+        out,
+        MaskRegion,
+        MaskRegion {
+            x: 0.25,
+            y: 0.5,
+            width: 0.5,
+            height: 0.25,
+        }
+    );
     roundtrip!(
         out,
         DeadLetter,

@@ -3,13 +3,12 @@
 //! publishes Detect, Update and Lost plate events to JetStream.
 //!
 //! The logic is pure and driven by tests ([`text`], [`vote`], [`track`],
-//! [`tracker`], [`engine`], [`partition`]); the NATS side is [`service`].
+//! [`tracker`], [`engine`], and `anpr_common::partition`); the NATS side is [`service`].
 
 pub mod clock;
 pub mod engine;
 pub mod frame;
 pub mod metrics;
-pub mod partition;
 pub mod publish;
 pub mod service;
 pub mod settings;

@@ -1,8 +1,8 @@
 use std::net::SocketAddr;
 
-use anpr_analytic::partition::Partition;
 use anpr_analytic::service::{self, Options};
 use anpr_common::bus::NatsArgs;
+use anpr_common::partition::Partition;
 use anyhow::Context;
 use clap::Parser;
 

@@ -21,10 +21,10 @@ use crate::clock::{Clock, SystemClock};
 use crate::engine::Engine;
 use crate::frame;
 use crate::metrics::{Metrics, ReasonLabels};
-use crate::partition::Partition;
 use crate::publish::{PublishError, Publisher};
 use crate::settings::SettingsBook;
 use crate::tracker::Step;
+use anpr_common::partition::Partition;
 
 /// Name of this client on the NATS server.
 const CLIENT_NAME: &str = "anpr-analytic";

@@ -6,9 +6,9 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
-use anpr_analytic::partition::{fnv1a_64, Partition};
 use anpr_analytic::{Options, Running};
 use anpr_common::bus::NatsArgs;
+use anpr_common::partition::{fnv1a_64, Partition};
 use anpr_common::proto::config_client::ConfigClient;
 use anpr_common::proto::{
     AnalyticSettings, BoundingBox, Camera, CreateCameraRequest, FrameReads, FrameRef, PlateEvent,

@@ -1,7 +1,9 @@
 //! Static partitioning of cameras over replicas.
 //!
-//! A camera's tracks must live in exactly one replica, or two replicas would
-//! each see half the reads and publish two half-passages. Every replica
+//! Some work must happen for a camera in exactly one replica: its tracks in
+//! the analytic (two replicas would each see half the reads and publish two
+//! half-passages), its RTSP session in ingest (two would publish every frame
+//! twice). The analytic's case as the example: Every replica
 //! subscribes to all reads (`anpr.v1.reads.>`) and keeps only the cameras
 //! whose FNV-1a 64-bit hash of the camera id, modulo the number of replicas,
 //! is its own index; the others are counted and dropped. The hash is fixed by
