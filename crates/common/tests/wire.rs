@@ -192,7 +192,7 @@ fn camera(id: &str) -> Camera {
         enabled: Some(true),
         revision: 7,
         mask_regions: vec![MaskRegion {
-            x: 0.0,
+            x: 0.05,
             y: 0.9,
             width: 0.4,
             height: 0.1,
