@@ -25,6 +25,7 @@ pub fn new_camera(args: &CameraAddArgs, rtsp_password: Option<String>) -> Camera
         encoder_channel: args.channel,
         sample_fps: args.fps,
         enabled: Some(!args.disabled),
+        mask_regions: args.masks.clone(),
         ..Default::default()
     }
 }
@@ -98,6 +99,14 @@ pub fn update_request(
     if let Some(user) = &args.rtsp_user {
         camera.rtsp_username = user.clone();
     }
+    if !args.masks.is_empty() {
+        camera.mask_regions = args.masks.clone();
+    }
+    if args.no_masks {
+        camera.mask_regions.clear();
+    }
+    // Output only; the service ignores it, so leave it out of the request.
+    camera.status = None;
     if args.enabled {
         camera.enabled = Some(true);
     }
@@ -220,6 +229,7 @@ fn print_camera(ctx: &Context, out: &mut dyn Write, camera: &Camera) -> std::io:
 mod tests {
     use super::*;
     use crate::cli::{Cli, Command};
+    use anpr_common::proto::MaskRegion;
     use clap::Parser;
 
     fn update_args(args: &[&str]) -> CameraUpdateArgs {
@@ -283,6 +293,77 @@ mod tests {
         assert_eq!(camera.name, "North");
         assert_eq!(camera.rtsp_password, "new");
         assert_eq!(camera.ip_address, "10.1.2.3");
+    }
+
+    #[test]
+    fn masks_are_replaced_or_cleared_and_kept_otherwise() {
+        let masked = Camera {
+            mask_regions: vec![MaskRegion {
+                x: 0.0,
+                y: 0.9,
+                width: 0.5,
+                height: 0.1,
+            }],
+            ..stored()
+        };
+        let kept = update_request(masked.clone(), &update_args(&["--fps", "5"]), None)
+            .camera
+            .expect("camera");
+        assert_eq!(kept.mask_regions, masked.mask_regions);
+
+        let replaced = update_request(
+            masked.clone(),
+            &update_args(&["--mask", "0.7,0,0.3,0.1", "--mask", "0, 0.5, 0.25, 0.25"]),
+            None,
+        )
+        .camera
+        .expect("camera");
+        assert_eq!(
+            replaced.mask_regions,
+            vec![
+                MaskRegion {
+                    x: 0.7,
+                    y: 0.0,
+                    width: 0.3,
+                    height: 0.1
+                },
+                MaskRegion {
+                    x: 0.0,
+                    y: 0.5,
+                    width: 0.25,
+                    height: 0.25
+                },
+            ]
+        );
+
+        let cleared = update_request(masked, &update_args(&["--no-masks"]), None)
+            .camera
+            .expect("camera");
+        assert!(cleared.mask_regions.is_empty());
+    }
+
+    #[test]
+    fn mask_flags_need_four_numbers() {
+        let parse = |mask: &str| {
+            Cli::try_parse_from(["anprctl", "camera", "update", "gate-1", "--mask", mask])
+                .map(|_| ())
+                .map_err(|err| err.to_string())
+        };
+        assert!(parse("0,0.9,0.5,0.1").is_ok());
+        let three = parse("0,0.9,0.5").expect_err("three numbers");
+        assert!(three.contains("X,Y,WIDTH,HEIGHT"), "{three}");
+        let word = parse("0,0.9,half,0.1").expect_err("a word");
+        assert!(word.contains("\"half\" is not a number"), "{word}");
+        assert!(Cli::try_parse_from([
+            "anprctl",
+            "camera",
+            "update",
+            "gate-1",
+            "--mask",
+            "0,0,1,1",
+            "--no-masks"
+        ])
+        .is_err());
     }
 
     #[test]

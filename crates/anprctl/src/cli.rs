@@ -3,7 +3,7 @@
 //! flag values to the protobuf enums they stand for.
 
 use anpr_common::bus::NatsArgs;
-use anpr_common::proto::{EventSelection, PlateEventKind, TlsTrust, VmsAuth, VmsType};
+use anpr_common::proto::{EventSelection, MaskRegion, PlateEventKind, TlsTrust, VmsAuth, VmsType};
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 /// Default address of the config service's gRPC API.
@@ -305,9 +305,39 @@ pub struct CameraAddArgs {
     /// Read the RTSP password from the first line of stdin.
     #[arg(long)]
     pub rtsp_password_stdin: bool,
+    /// A region the recognizer ignores (the camera's clock or name overlay,
+    /// a sign): X,Y,WIDTH,HEIGHT as fractions of the picture, e.g.
+    /// 0,0.92,0.45,0.08 for the bottom-left strip. Repeat for several.
+    #[arg(long = "mask", value_name = "X,Y,W,H", value_parser = parse_mask_region)]
+    pub masks: Vec<MaskRegion>,
     /// Store the camera without reading its stream.
     #[arg(long)]
     pub disabled: bool,
+}
+
+/// `X,Y,WIDTH,HEIGHT`, fractions of the picture. The config service checks
+/// the ranges; this only reads the numbers.
+pub fn parse_mask_region(value: &str) -> Result<MaskRegion, String> {
+    let numbers: Vec<f32> = value
+        .split(',')
+        .map(|part| {
+            part.trim()
+                .parse::<f32>()
+                .map_err(|_| format!("{:?} is not a number", part.trim()))
+        })
+        .collect::<Result<_, _>>()?;
+    match numbers[..] {
+        [x, y, width, height] => Ok(MaskRegion {
+            x,
+            y,
+            width,
+            height,
+        }),
+        _ => Err(format!(
+            "expected X,Y,WIDTH,HEIGHT (four fractions of the picture), got {} numbers",
+            numbers.len()
+        )),
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -345,6 +375,14 @@ pub struct CameraUpdateArgs {
     /// Set a new RTSP password read from the first line of stdin.
     #[arg(long, group = "change")]
     pub rtsp_password_stdin: bool,
+    /// Replace the mask regions with these (X,Y,WIDTH,HEIGHT, fractions of
+    /// the picture); repeat for several.
+    #[arg(long = "mask", value_name = "X,Y,W,H", value_parser = parse_mask_region,
+          group = "change", conflicts_with = "no_masks")]
+    pub masks: Vec<MaskRegion>,
+    /// Remove every mask region.
+    #[arg(long, group = "change")]
+    pub no_masks: bool,
     /// Read the camera's stream again.
     #[arg(long, group = "change", conflicts_with = "disabled")]
     pub enabled: bool,

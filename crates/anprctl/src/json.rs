@@ -57,6 +57,29 @@ pub fn camera(camera: &Camera) -> Value {
         "sample_fps": f32_json(camera.sample_fps.unwrap_or(DEFAULT_SAMPLE_FPS)),
         "enabled": camera.enabled.unwrap_or(true),
         "revision": camera.revision,
+        "mask_regions": camera
+            .mask_regions
+            .iter()
+            .map(|r| json!({
+                "x": f32_json(r.x),
+                "y": f32_json(r.y),
+                "width": f32_json(r.width),
+                "height": f32_json(r.height),
+            }))
+            .collect::<Vec<_>>(),
+        "status": camera.status.as_ref().map(|status| json!({
+            "connected": status.connected,
+            "decoded_fps": f32_json(status.decoded_fps),
+            "published_fps": f32_json(status.published_fps),
+            "dropped_frames": status.dropped_frames,
+            "reconnects": status.reconnects,
+            "last_error": status.last_error,
+            "last_error_at": timestamp_json(status.last_error_at.as_ref()),
+            "last_frame_at": timestamp_json(status.last_frame_at.as_ref()),
+            "stream": status.stream,
+            "ingest_instance": status.ingest_instance,
+            "updated_at": timestamp_json(status.updated_at.as_ref()),
+        })),
     })
 }
 

@@ -3,8 +3,8 @@
 //! one is stored is shown.
 
 use anpr_common::proto::{
-    AnalyticOverride, AnalyticSettings, AnalyticSettingsView, Camera, EventSelection, TlsTrust,
-    VmsAuth, VmsTarget, VmsType,
+    AnalyticOverride, AnalyticSettings, AnalyticSettingsView, Camera, CameraStatus, EventSelection,
+    TlsTrust, VmsAuth, VmsTarget, VmsType,
 };
 
 use crate::format::{rfc3339_millis, yes_no};
@@ -274,7 +274,7 @@ pub fn vms_target_fields(target: &VmsTarget) -> String {
 
 // ------------------------------------------------------------------ cameras
 
-pub const CAMERA_HEADERS: [&str; 7] = [
+pub const CAMERA_HEADERS: [&str; 11] = [
     "ID",
     "NAME",
     "IP ADDRESS",
@@ -282,7 +282,56 @@ pub const CAMERA_HEADERS: [&str; 7] = [
     "FPS",
     "VMS MAPPING",
     "ENABLED",
+    "STREAM",
+    "IN/OUT FPS",
+    "DROPPED",
+    "RECONNECTS",
 ];
+
+/// The stream as ingest last reported it: live, connecting, or down with
+/// the reason (cut to fit; `camera show` prints the whole text).
+pub fn stream_label(camera: &Camera) -> String {
+    let Some(status) = &camera.status else {
+        return "-".to_string();
+    };
+    if status.connected {
+        return "live".to_string();
+    }
+    if status.last_error.is_empty() {
+        return "connecting".to_string();
+    }
+    let error: String = status.last_error.chars().take(STATUS_ERROR_WIDTH).collect();
+    let cut = status.last_error.chars().count() > STATUS_ERROR_WIDTH;
+    format!("down: {error}{}", if cut { "..." } else { "" })
+}
+
+/// Decoded and published frames per second, one decimal.
+fn fps_in_out_label(camera: &Camera) -> String {
+    match &camera.status {
+        Some(status) => format!("{:.1}/{:.1}", status.decoded_fps, status.published_fps),
+        None => "-".to_string(),
+    }
+}
+
+fn status_count(camera: &Camera, count: fn(&CameraStatus) -> u64) -> String {
+    camera
+        .status
+        .as_ref()
+        .map_or_else(|| "-".to_string(), |status| count(status).to_string())
+}
+
+/// `X,Y,W,H` per region, as `--mask` takes them.
+pub fn masks_label(camera: &Camera) -> String {
+    if camera.mask_regions.is_empty() {
+        return "none".to_string();
+    }
+    camera
+        .mask_regions
+        .iter()
+        .map(|r| format!("{},{},{},{}", r.x, r.y, r.width, r.height))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 
 pub fn cameras_table(cameras: &[Camera]) -> String {
     let rows: Vec<Vec<String>> = cameras
@@ -296,6 +345,10 @@ pub fn cameras_table(cameras: &[Camera]) -> String {
                 fps_label(camera),
                 vms_mapping_label(camera),
                 yes_no(camera.enabled.unwrap_or(true)).to_string(),
+                stream_label(camera),
+                fps_in_out_label(camera),
+                status_count(camera, |s| s.dropped_frames),
+                status_count(camera, |s| s.reconnects),
             ]
         })
         .collect();
@@ -303,7 +356,7 @@ pub fn cameras_table(cameras: &[Camera]) -> String {
 }
 
 pub fn camera_fields(camera: &Camera) -> String {
-    render_fields(&[
+    let mut fields = vec![
         ("id", camera.id.clone()),
         ("name", camera.name.clone()),
         ("url", camera.rtsp_url.clone()),
@@ -327,12 +380,33 @@ pub fn camera_fields(camera: &Camera) -> String {
         ),
         ("vms mapping", vms_mapping_label(camera)),
         ("fps", fps_label(camera)),
+        ("masks", masks_label(camera)),
         (
             "enabled",
             yes_no(camera.enabled.unwrap_or(true)).to_string(),
         ),
         ("revision", camera.revision.to_string()),
-    ])
+        ("stream", stream_label(camera)),
+    ];
+    if let Some(status) = &camera.status {
+        let time = |t: &Option<prost_types::Timestamp>| match t {
+            Some(t) => rfc3339_millis(t),
+            None => "never".to_string(),
+        };
+        fields.extend([
+            ("stream format", dash_if_empty(&status.stream)),
+            ("decoded fps", format!("{:.1}", status.decoded_fps)),
+            ("published fps", format!("{:.1}", status.published_fps)),
+            ("dropped frames", status.dropped_frames.to_string()),
+            ("reconnects", status.reconnects.to_string()),
+            ("last frame", time(&status.last_frame_at)),
+            ("last error", dash_if_empty(&status.last_error)),
+            ("last error at", time(&status.last_error_at)),
+            ("ingest instance", dash_if_empty(&status.ingest_instance)),
+            ("reported at", time(&status.updated_at)),
+        ]);
+    }
+    render_fields(&fields)
 }
 
 // -------------------------------------------------------- analytic settings
@@ -591,7 +665,7 @@ mod tests {
         );
         assert_eq!(
             cameras_table(&[]),
-            "ID  NAME  IP ADDRESS  URL  FPS  VMS MAPPING  ENABLED\n(no cameras)\n"
+            "ID  NAME  IP ADDRESS  URL  FPS  VMS MAPPING  ENABLED  STREAM  IN/OUT FPS  DROPPED  RECONNECTS\n(no cameras)\n"
         );
         assert!(analytic_overrides_table(&[]).ends_with("\n(no analytic overrides)\n"));
     }
@@ -606,6 +680,13 @@ mod tests {
                 ip_address: "10.1.2.3".into(),
                 sample_fps: None,
                 enabled: Some(true),
+                status: Some(CameraStatus {
+                    connected: true,
+                    decoded_fps: 25.0,
+                    published_fps: 10.0,
+                    reconnects: 1,
+                    ..Default::default()
+                }),
                 ..Default::default()
             },
             Camera {
@@ -626,6 +707,13 @@ mod tests {
                 ip_address: "10.1.2.9".into(),
                 encoder_channel: Some(2),
                 sample_fps: Some(5.0),
+                status: Some(CameraStatus {
+                    connected: false,
+                    last_error: "RTSP DESCRIBE: connection refused".into(),
+                    dropped_frames: 3,
+                    reconnects: 7,
+                    ..Default::default()
+                }),
                 ..Default::default()
             },
         ];
@@ -633,10 +721,10 @@ mod tests {
         assert_eq!(
             table.lines().collect::<Vec<_>>(),
             [
-                "ID      NAME    IP ADDRESS  URL                      FPS   VMS MAPPING  ENABLED",
-                "gate-1  Gate 1  10.1.2.3    rtsp://10.1.2.3/stream   10    by IP        yes",
-                "exit    exit    10.1.2.4    rtsp://cam.local:554/s1  12.5  id 3f2a      no",
-                "dvr-2   DVR 2   10.1.2.9    rtsp://10.1.2.9/ch2      5     channel 2    yes",
+                "ID      NAME    IP ADDRESS  URL                      FPS   VMS MAPPING  ENABLED  STREAM                                   IN/OUT FPS  DROPPED  RECONNECTS",
+                "gate-1  Gate 1  10.1.2.3    rtsp://10.1.2.3/stream   10    by IP        yes      live                                     25.0/10.0   0        1",
+                "exit    exit    10.1.2.4    rtsp://cam.local:554/s1  12.5  id 3f2a      no       -                                        -           -        -",
+                "dvr-2   DVR 2   10.1.2.9    rtsp://10.1.2.9/ch2      5     channel 2    yes      down: RTSP DESCRIBE: connection refused  0.0/0.0     3        7",
             ]
         );
     }

@@ -360,11 +360,41 @@ fn operator_manages_the_configuration_and_watches_plates() {
     // --- Cameras: the IP address comes from the URL.
     stack
         .anprctl(
-            &["camera", "add", "gate-1", "--url", "rtsp://10.1.2.3/stream"],
+            &[
+                "camera",
+                "add",
+                "gate-1",
+                "--url",
+                "rtsp://10.1.2.3/stream",
+                "--mask",
+                "0,0.92,0.45,0.08",
+            ],
             None,
             &[],
         )
         .success();
+    let refused = stack.anprctl(
+        &["camera", "update", "gate-1", "--mask", "0,660,400,60"],
+        None,
+        &[],
+    );
+    assert_ne!(refused.code, Some(0), "a mask in pixels is refused");
+    assert!(
+        refused.stderr.contains("camera.mask_regions[0]"),
+        "{}",
+        refused.stderr
+    );
+    let shown = stack
+        .anprctl(&["camera", "show", "gate-1"], None, &[])
+        .success();
+    assert!(
+        shown
+            .stdout
+            .lines()
+            .any(|line| cells(line) == ["masks:", "0,0.92,0.45,0.08"]),
+        "{}",
+        shown.stdout
+    );
     let cameras = stack.anprctl(&["camera", "list"], None, &[]).success();
     let rows = table_rows(
         &cameras.stdout,
@@ -376,6 +406,10 @@ fn operator_manages_the_configuration_and_watches_plates() {
             "FPS",
             "VMS MAPPING",
             "ENABLED",
+            "STREAM",
+            "IN/OUT FPS",
+            "DROPPED",
+            "RECONNECTS",
         ],
     );
     assert_eq!(
@@ -387,7 +421,11 @@ fn operator_manages_the_configuration_and_watches_plates() {
             "rtsp://10.1.2.3/stream",
             "10",
             "by IP",
-            "yes"
+            "yes",
+            "-",
+            "-",
+            "-",
+            "-"
         ]
     );
 

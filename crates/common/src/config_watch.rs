@@ -106,7 +106,7 @@ impl ConfigState {
 }
 
 /// Follows the config service and always holds the latest [`ConfigState`].
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct ConfigWatch {
     state: watch::Receiver<Arc<ConfigState>>,
 }

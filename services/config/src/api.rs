@@ -210,11 +210,13 @@ impl Config for ConfigApi {
         &self,
         request: Request<GetCameraRequest>,
     ) -> Result<Response<Camera>, Status> {
-        let result = self
-            .store
-            .get::<Camera>(&request.into_inner().id)
-            .await
-            .map_err(Status::from);
+        let result = match self.store.get::<Camera>(&request.into_inner().id).await {
+            Ok(mut camera) => {
+                camera.status = self.store.camera_status(&camera.id).await;
+                Ok(camera)
+            }
+            Err(err) => Err(Status::from(err)),
+        };
         self.finish("GetCamera", result)
     }
 
@@ -222,12 +224,15 @@ impl Config for ConfigApi {
         &self,
         _request: Request<ListCamerasRequest>,
     ) -> Result<Response<ListCamerasResponse>, Status> {
-        let result = self
-            .store
-            .list::<Camera>()
-            .await
-            .map(|cameras| ListCamerasResponse { cameras })
-            .map_err(Status::from);
+        let result = match self.store.list::<Camera>().await {
+            Ok(mut cameras) => {
+                for camera in &mut cameras {
+                    camera.status = self.store.camera_status(&camera.id).await;
+                }
+                Ok(ListCamerasResponse { cameras })
+            }
+            Err(err) => Err(Status::from(err)),
+        };
         self.finish("ListCameras", result)
     }
 

@@ -13,9 +13,12 @@ use std::collections::HashMap;
 use anpr_common::bus::{open_kv_bucket, BucketSpec};
 use anpr_common::proto::{
     config_item, watch_response, AnalyticOverride, AnalyticSettings, AnalyticSettingsView, Camera,
-    ConfigItem, ConfigKey, ConfigKind, StoredSecret, VmsTarget, VmsTargetStatus, WatchResponse,
+    CameraStatus, ConfigItem, ConfigKey, ConfigKind, StoredSecret, VmsTarget, VmsTargetStatus,
+    WatchResponse,
 };
-use anpr_common::subjects::{CONFIG_BUCKET, SECRETS_BUCKET, VMS_STATUS_BUCKET};
+use anpr_common::subjects::{
+    CAMERA_STATUS_BUCKET, CONFIG_BUCKET, SECRETS_BUCKET, VMS_STATUS_BUCKET,
+};
 use async_nats::jetstream::{self, kv};
 use futures::{StreamExt, TryStreamExt};
 use prost::Message;
@@ -132,6 +135,8 @@ pub struct ConfigStore {
     secrets: kv::Store,
     /// Written by the vms-bridge, read here to show delivery status.
     vms_status: kv::Store,
+    /// Written by ingest, read here to show each camera's stream status.
+    camera_status: kv::Store,
 }
 
 async fn open_bucket(
@@ -153,8 +158,30 @@ async fn open_bucket(
         .map_err(|err| backend("open bucket", bucket)(Box::new(err)))
 }
 
+/// Status is informative: an unreadable or missing entry is logged and
+/// shown as none rather than failing the request that asked for the record.
+async fn read_status<T: Message + Default>(bucket: &kv::Store, key: &str) -> Option<T> {
+    let entry = match bucket.entry(key).await {
+        Ok(entry) => entry?,
+        Err(err) => {
+            tracing::warn!(bucket = bucket.name, key, error = %err, "could not read status");
+            return None;
+        }
+    };
+    if entry.operation != kv::Operation::Put {
+        return None;
+    }
+    match T::decode(entry.value) {
+        Ok(status) => Some(status),
+        Err(err) => {
+            tracing::warn!(bucket = bucket.name, key, error = %err, "unreadable status");
+            None
+        }
+    }
+}
+
 impl ConfigStore {
-    /// Opens (creating if needed) both buckets.
+    /// Opens (creating if needed) the buckets.
     pub async fn open(js: &jetstream::Context, replicas: usize) -> Result<Self, StoreError> {
         Ok(ConfigStore {
             config: open_bucket(
@@ -174,30 +201,25 @@ impl ConfigStore {
                 replicas,
             )
             .await?,
+            camera_status: open_bucket(
+                js,
+                CAMERA_STATUS_BUCKET,
+                "ANPR camera stream status, written by ingest",
+                1,
+                replicas,
+            )
+            .await?,
         })
     }
 
     /// The delivery status the vms-bridge last reported for target `name`.
-    /// Status is informative: an unreadable entry is logged and shown as none
-    /// rather than failing the request that asked for the target.
     pub async fn vms_status(&self, name: &str) -> Option<VmsTargetStatus> {
-        let entry = match self.vms_status.entry(name).await {
-            Ok(entry) => entry?,
-            Err(err) => {
-                tracing::warn!(target_name = name, error = %err, "could not read VMS target status");
-                return None;
-            }
-        };
-        if entry.operation != kv::Operation::Put {
-            return None;
-        }
-        match VmsTargetStatus::decode(entry.value) {
-            Ok(status) => Some(status),
-            Err(err) => {
-                tracing::warn!(target_name = name, error = %err, "unreadable VMS target status");
-                None
-            }
-        }
+        read_status(&self.vms_status, name).await
+    }
+
+    /// The stream status ingest last reported for camera `id`.
+    pub async fn camera_status(&self, id: &str) -> Option<CameraStatus> {
+        read_status(&self.camera_status, id).await
     }
 
     /// The stored entry at `key` and its revision; `None` if absent or deleted.

@@ -10,7 +10,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use anpr_common::proto::{
-    AnalyticSettings, Camera, EventSelection, TlsTrust, VmsAuth, VmsTarget, VmsType,
+    AnalyticSettings, Camera, EventSelection, MaskRegion, TlsTrust, VmsAuth, VmsTarget, VmsType,
 };
 use anpr_common::subjects::validate_token;
 
@@ -20,6 +20,8 @@ pub const DEFAULT_VMS_PORT: u32 = 7001;
 pub const DEFAULT_SAMPLE_FPS: f32 = 10.0;
 /// Highest accepted sample rate: more gives the analytic nothing.
 pub const MAX_SAMPLE_FPS: f32 = 60.0;
+/// Most mask regions per camera: masks are for a few overlays, not a map.
+pub const MAX_MASK_REGIONS: usize = 16;
 pub const MAX_SKIP_FIRST_READS: u32 = 10;
 pub const LOST_TIMEOUT_MS_RANGE: std::ops::RangeInclusive<u32> = 100..=600_000;
 pub const MAX_GROUPING_DISTANCE: u32 = 4;
@@ -382,14 +384,65 @@ pub fn camera(input: Camera, mode: Mode) -> Result<Normalized<Camera>, Invalid> 
         Some(_) => {}
     }
     camera.enabled = Some(camera.enabled.unwrap_or(true));
+    if camera.mask_regions.len() > MAX_MASK_REGIONS {
+        problems.add(
+            "camera.mask_regions",
+            format!(
+                "at most {MAX_MASK_REGIONS} regions, got {}",
+                camera.mask_regions.len()
+            ),
+        );
+    } else {
+        for (i, region) in camera.mask_regions.iter().enumerate() {
+            if let Some(problem) = mask_region_problem(region) {
+                problems.add(&format!("camera.mask_regions[{i}]"), problem);
+            }
+        }
+    }
 
     let password = std::mem::take(&mut camera.rtsp_password);
     camera.rtsp_password_set = false;
     camera.revision = 0;
+    camera.status = None;
     problems.finish(Normalized {
         record: camera,
         password: (!password.is_empty()).then_some(password),
     })
+}
+
+/// A region is given in fractions of the frame, so each side must lie
+/// inside [0, 1] and the region must have an area.
+fn mask_region_problem(region: &MaskRegion) -> Option<String> {
+    let MaskRegion {
+        x,
+        y,
+        width,
+        height,
+    } = *region;
+    let all = [x, y, width, height];
+    if all.iter().any(|v| !v.is_finite()) {
+        return Some("x, y, width and height must be numbers".into());
+    }
+    if !(0.0..1.0).contains(&x) || !(0.0..1.0).contains(&y) {
+        return Some(format!(
+            "x and y are fractions of the frame in [0, 1), got x={x} y={y}"
+        ));
+    }
+    if width <= 0.0 || height <= 0.0 {
+        return Some(format!(
+            "width and height must be above 0, got {width}x{height}"
+        ));
+    }
+    // A little slack: fractions written with a few decimals (0.333 + 0.667)
+    // must not be refused for a rounding error.
+    if x + width > 1.0 + 1e-4 || y + height > 1.0 + 1e-4 {
+        return Some(format!(
+            "must lie inside the frame: x + width = {} and y + height = {} must be at most 1",
+            x + width,
+            y + height
+        ));
+    }
+    None
 }
 
 fn decode(component: &str) -> String {
@@ -632,6 +685,32 @@ mod tests {
             ip_address: "not-an-ip".into(),
             sample_fps: Some(0.0),
             encoder_channel: Some(1000),
+            mask_regions: vec![
+                MaskRegion {
+                    x: 0.0,
+                    y: 0.9,
+                    width: 0.5,
+                    height: 0.1,
+                },
+                MaskRegion {
+                    x: 0.8,
+                    y: 0.0,
+                    width: 0.3,
+                    height: 0.1,
+                },
+                MaskRegion {
+                    x: 0.1,
+                    y: 0.1,
+                    width: 0.0,
+                    height: 0.1,
+                },
+                MaskRegion {
+                    x: f32::NAN,
+                    y: 0.1,
+                    width: 0.1,
+                    height: 0.1,
+                },
+            ],
             ..Default::default()
         };
         let err = camera(bad, Mode::Create).expect_err("invalid");
@@ -643,8 +722,40 @@ mod tests {
                 "camera.ip_address",
                 "camera.encoder_channel",
                 "camera.sample_fps",
+                "camera.mask_regions[1]",
+                "camera.mask_regions[2]",
+                "camera.mask_regions[3]",
             ]
         );
+    }
+
+    #[test]
+    fn mask_regions_are_fractions_inside_the_frame() {
+        let with = |regions: Vec<MaskRegion>| Camera {
+            id: "gate".into(),
+            rtsp_url: "rtsp://192.0.2.1/s".into(),
+            mask_regions: regions,
+            ..Default::default()
+        };
+        let thirds = MaskRegion {
+            x: 0.333,
+            y: 0.0,
+            width: 0.667,
+            height: 1.0,
+        };
+        let ok = camera(with(vec![thirds]), Mode::Create).expect("valid");
+        assert_eq!(ok.record.mask_regions, vec![thirds]);
+        let too_many = vec![thirds; MAX_MASK_REGIONS + 1];
+        let err = camera(with(too_many), Mode::Create).expect_err("too many");
+        assert_eq!(err.fields(), ["camera.mask_regions"]);
+        let pixels = MaskRegion {
+            x: 10.0,
+            y: 600.0,
+            width: 300.0,
+            height: 40.0,
+        };
+        let err = camera(with(vec![pixels]), Mode::Create).expect_err("pixels");
+        assert!(err.to_string().contains("fractions"), "{err}");
     }
 
     #[test]

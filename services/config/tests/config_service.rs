@@ -869,3 +869,122 @@ async fn targets_show_the_status_the_bridge_reported() {
         .into_inner();
     assert_eq!(again.status.as_ref().map(|s| s.queue_depth), Some(7));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cameras_keep_mask_regions_and_show_the_status_ingest_reported() {
+    use prost::Message;
+
+    let harness = Harness::start();
+    let mut client = harness.client().await;
+    let overlay = MaskRegion {
+        x: 0.0,
+        y: 0.92,
+        width: 0.45,
+        height: 0.08,
+    };
+    let mut gate = camera("gate", "rtsp://192.0.2.10/stream1");
+    gate.mask_regions = vec![overlay];
+    let created = create_camera(&mut client, gate).await;
+    assert_eq!(created.mask_regions, vec![overlay]);
+    create_camera(&mut client, camera("yard", "rtsp://192.0.2.11/stream1")).await;
+
+    // Masks in pixels instead of fractions are refused, naming the region.
+    let mut pixels = created.clone();
+    pixels.mask_regions = vec![
+        overlay,
+        MaskRegion {
+            x: 0.0,
+            y: 660.0,
+            width: 400.0,
+            height: 60.0,
+        },
+    ];
+    let err = client
+        .update_camera(UpdateCameraRequest {
+            camera: Some(pixels),
+            expected_revision: None,
+        })
+        .await
+        .expect_err("pixel mask refused");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(
+        err.message().contains("camera.mask_regions[1]"),
+        "{}",
+        err.message()
+    );
+
+    // No ingest worker has reported yet.
+    let fresh = client
+        .get_camera(GetCameraRequest { id: "gate".into() })
+        .await
+        .expect("get gate")
+        .into_inner();
+    assert_eq!(fresh.status, None);
+    assert_eq!(fresh.mask_regions, vec![overlay]);
+
+    // What ingest writes: one status entry per camera.
+    let nats = async_nats::connect(harness.nats.url())
+        .await
+        .expect("connect to NATS");
+    let js = async_nats::jetstream::new(nats);
+    let bucket = js
+        .get_key_value(anpr_common::subjects::CAMERA_STATUS_BUCKET)
+        .await
+        .expect("the config service created the camera status bucket");
+    let reported = CameraStatus {
+        connected: true,
+        decoded_fps: 25.0,
+        published_fps: 10.0,
+        reconnects: 3,
+        stream: "h264 1280x720".into(),
+        ingest_instance: "ingest-0".into(),
+        ..Default::default()
+    };
+    bucket
+        .put("gate", reported.encode_to_vec().into())
+        .await
+        .expect("write status");
+    bucket
+        .put("yard", vec![0xff, 0xff, 0xff].into())
+        .await
+        .expect("write garbage status");
+
+    let got = client
+        .get_camera(GetCameraRequest { id: "gate".into() })
+        .await
+        .expect("get gate")
+        .into_inner();
+    assert_eq!(got.status.as_ref(), Some(&reported));
+    let listed = client
+        .list_cameras(ListCamerasRequest {})
+        .await
+        .expect("list")
+        .into_inner()
+        .cameras;
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].status.as_ref(), Some(&reported));
+    assert_eq!(listed[1].id, "yard");
+    assert_eq!(listed[1].status, None, "an unreadable status shows as none");
+
+    // Status is output only: an update carrying one does not store it.
+    let mut update = got.clone();
+    update.status = Some(CameraStatus {
+        reconnects: 999,
+        ..Default::default()
+    });
+    let updated = client
+        .update_camera(UpdateCameraRequest {
+            camera: Some(update),
+            expected_revision: None,
+        })
+        .await
+        .expect("update")
+        .into_inner();
+    assert_eq!(updated.status, None);
+    let again = client
+        .get_camera(GetCameraRequest { id: "gate".into() })
+        .await
+        .expect("get gate")
+        .into_inner();
+    assert_eq!(again.status.map(|s| s.reconnects), Some(3));
+}

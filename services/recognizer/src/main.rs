@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anpr_common::bus::NatsArgs;
+use anpr_common::config_watch::ConfigWatch;
 use anpr_recognizer::service::{self, oneshot, ServiceOptions};
 use anpr_recognizer::{ModelConfig, ReadOptions, Recognizer};
 use anyhow::Context as _;
@@ -98,6 +99,10 @@ struct ServeArgs {
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "ANPR_HTTP_LISTEN", default_value = "0.0.0.0:9090")]
     http_listen: SocketAddr,
+    /// gRPC URL of the config service, followed for each camera's mask
+    /// regions. Without it frames are read with no per-camera masks.
+    #[arg(long, env = "ANPR_CONFIG_URL")]
+    config_url: Option<String>,
     #[command(flatten)]
     nats: NatsArgs,
 }
@@ -155,6 +160,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     options.workers = args.workers.max(1);
     options.queue = args.queue.unwrap_or(2 * options.workers).max(1);
     options.max_frame_age = Duration::from_millis(args.max_frame_age_ms);
+    if let Some(url) = &args.config_url {
+        let watch = ConfigWatch::spawn(url, shutdown.clone())
+            .with_context(|| format!("--config-url {url:?}"))?;
+        options.config = Some(watch);
+    }
     let running = service::start(options, shutdown)
         .await
         .context("starting anpr-recognizer")?;

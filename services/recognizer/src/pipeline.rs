@@ -94,7 +94,17 @@ impl Recognizer {
         let detect_time = detect_start.elapsed();
 
         let recognize_start = Instant::now();
-        let boxes = select_boxes(boxes, &options.masks);
+        let masks: Vec<Rect> = options
+            .masks
+            .iter()
+            .map(|m| Rect {
+                x: m.x * width as f32,
+                y: m.y * height as f32,
+                width: m.width * width as f32,
+                height: m.height * height as f32,
+            })
+            .collect();
+        let boxes = select_boxes(boxes, &masks);
         let mut crops = Vec::with_capacity(boxes.len());
         let mut quads = Vec::with_capacity(boxes.len());
         for b in &boxes {
@@ -455,15 +465,24 @@ mod tests {
     #[test]
     fn masked_plates_are_not_read() {
         let img = scene("7ABC123", (360, 240), 56.0, None);
+        // The plate's surroundings, in fractions of the picture.
+        let (w, h) = (img.width() as f32, img.height() as f32);
         let options = ReadOptions {
             masks: vec![Rect {
-                x: 300.0,
-                y: 200.0,
-                width: 400.0,
-                height: 150.0,
+                x: 300.0 / w,
+                y: 200.0 / h,
+                width: 400.0 / w,
+                height: 150.0 / h,
             }],
             ..ReadOptions::default()
         };
+        let unmasked = recognizer()
+            .read_image(&img, &ReadOptions::default())
+            .unwrap();
+        assert!(
+            unmasked.plates.iter().any(|p| p.text == "7ABC123"),
+            "{unmasked:?}"
+        );
         let reads = recognizer().read_image(&img, &options).unwrap();
         assert!(
             reads.plates.iter().all(|p| p.text != "7ABC123"),

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anpr_common::bus::{BusError, NatsArgs};
+use anpr_common::config_watch::ConfigWatch;
 use anpr_common::health::{self, Readiness};
 use anpr_common::{subjects, trace_context};
 use futures::StreamExt as _;
@@ -62,6 +63,11 @@ pub struct ServiceOptions {
     /// Frames waiting for a worker at most; a frame arriving at a full queue
     /// pushes out the oldest (default 2, that is 2 x the default workers).
     pub queue: usize,
+    /// The configuration, for each camera's mask regions (added to
+    /// `read.masks` for that camera's frames). Default none: no per-camera
+    /// masks. Until the first snapshot arrives frames are read unmasked
+    /// rather than held back.
+    pub config: Option<ConfigWatch>,
 }
 
 impl ServiceOptions {
@@ -76,6 +82,7 @@ impl ServiceOptions {
             workers: 1,
             max_frame_age: Duration::from_secs(2),
             queue: 2,
+            config: None,
         }
     }
 }
@@ -191,6 +198,7 @@ struct Shared {
     client: async_nats::Client,
     queue: DropOldestQueue<Queued>,
     max_frame_age: Duration,
+    config: Option<ConfigWatch>,
 }
 
 async fn serve(
@@ -237,6 +245,7 @@ async fn serve(
         client: client.clone(),
         queue: DropOldestQueue::new(options.queue),
         max_frame_age: options.max_frame_age,
+        config: options.config.clone(),
     });
     let workers: Vec<_> = (0..options.workers.max(1))
         .map(|_| tokio::spawn(work(shared.clone())))
@@ -349,7 +358,12 @@ async fn process(shared: &Shared, queued: Queued) {
     let Queued { info, picture, .. } = queued;
     let metrics = &shared.metrics;
     let recognizer = shared.recognizer.clone();
-    let options = shared.read.clone();
+    let options = match &shared.config {
+        Some(config) => {
+            frame::options_for_camera(&shared.read, config.current().cameras.get(&info.camera_id))
+        }
+        None => shared.read.clone(),
+    };
     let outcome =
         tokio::task::spawn_blocking(move || recognizer.read_encoded(&picture, &options)).await;
     let reply = match outcome {

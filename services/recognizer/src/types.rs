@@ -42,7 +42,10 @@ pub struct ReadOptions {
     /// Longest side the detector sees; larger images are scaled down (the
     /// first lever on speed). Default 960.
     pub detector_max_side: u32,
-    /// Regions ignored (e.g. the camera's own timestamp overlay).
+    /// Regions ignored (e.g. the camera's own timestamp overlay), in
+    /// fractions of the image's width and height, as cameras are configured
+    /// (`Camera.mask_regions`): text whose box lies more than half inside
+    /// one is not read. Default none.
     pub masks: Vec<Rect>,
     /// Attach a small JPEG of each plate. Default true.
     pub crop_jpeg: bool,

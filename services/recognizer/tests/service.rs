@@ -696,3 +696,68 @@ fn the_image_subcommand_prints_one_json_line_per_file() {
     assert!(stderr.contains("scripts/fetch-models"), "{stderr}");
     assert!(output.stdout.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cameras_mask_regions_hide_text_from_the_config_on() {
+    use anpr_common::config_watch::{ConfigState, ConfigWatch};
+    use anpr_common::proto::{Camera, MaskRegion};
+
+    let mut bus = Bus::start().await;
+    let (width, height) = (800, 450);
+    let (picture, plate) = plate_scene(width, height, PLATE);
+    // The plate's rectangle with a margin, in fractions of the picture, as
+    // an operator gives it (`anprctl camera update --mask`).
+    let margin = 10.0;
+    let region = MaskRegion {
+        x: (plate.left() as f32 - margin) / width as f32,
+        y: (plate.top() as f32 - margin) / height as f32,
+        width: (plate.width() as f32 + 2.0 * margin) / width as f32,
+        height: (plate.height() as f32 + 2.0 * margin) / height as f32,
+    };
+    let camera = |masks: Vec<MaskRegion>| Camera {
+        id: CAMERA.into(),
+        mask_regions: masks,
+        ..Default::default()
+    };
+    let state = |camera: Camera| {
+        let mut state = ConfigState {
+            loaded: true,
+            ..ConfigState::default()
+        };
+        state.cameras.insert(camera.id.clone(), camera);
+        state
+    };
+    let (config, watch) = ConfigWatch::manual(state(camera(vec![region])));
+    let mut options = bus.options();
+    options.config = Some(watch);
+    let mut recognizer = bus.recognizer(options).await;
+
+    let picture = jpeg(&picture);
+    bus.publish(
+        &frame(1, width, height, picture.clone()),
+        async_nats::HeaderMap::new(),
+    )
+    .await;
+    let (_, reads, _) = bus.next_reads().await;
+    assert_eq!(sequence_of(&reads), 1);
+    assert!(
+        reads.reads.is_empty(),
+        "the masked plate was read: {:?}",
+        reads.reads
+    );
+
+    // The operator removes the mask: the same picture is read again.
+    config
+        .send(std::sync::Arc::new(state(camera(Vec::new()))))
+        .expect("the service holds the watch");
+    bus.publish(
+        &frame(2, width, height, picture),
+        async_nats::HeaderMap::new(),
+    )
+    .await;
+    let (_, reads, _) = bus.next_reads().await;
+    assert_eq!(sequence_of(&reads), 2);
+    let texts: Vec<&str> = reads.reads.iter().map(|read| read.text.as_str()).collect();
+    assert_eq!(texts.first().copied(), Some(PLATE), "reads: {texts:?}");
+    recognizer.stop().await;
+}

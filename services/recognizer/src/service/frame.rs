@@ -2,14 +2,15 @@
 //! parsing and checking the incoming frame, its age, and building the reply.
 //! Plain functions, no I/O.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use anpr_common::proto::{BoundingBox, Frame, FrameReads, FrameRef, PlateRead};
+use anpr_common::proto::{BoundingBox, Camera, Frame, FrameReads, FrameRef, PlateRead};
 use anpr_common::subjects;
 use prost::Message as _;
 
 use crate::metrics::read_error_kind;
-use crate::types::{ImageReads, PlateResult, ReadError};
+use crate::types::{ImageReads, PlateResult, ReadError, ReadOptions, Rect};
 
 /// A frame's identity and metadata, kept apart from its picture so the
 /// picture can move to the blocking pool while these stay for the reply.
@@ -47,6 +48,27 @@ impl Malformed {
             Malformed::CameraMismatch { .. } => "camera_mismatch",
             Malformed::CaptureTime(_) => "capture_time",
         }
+    }
+}
+
+/// How a frame of `camera` is read: the service's options plus the
+/// camera's mask regions (both in fractions of the picture). A camera the
+/// configuration does not (yet) know is read with the service's options.
+pub fn options_for_camera(base: &Arc<ReadOptions>, camera: Option<&Camera>) -> Arc<ReadOptions> {
+    match camera {
+        Some(camera) if !camera.mask_regions.is_empty() => {
+            let mut options = ReadOptions::clone(base);
+            options
+                .masks
+                .extend(camera.mask_regions.iter().map(|region| Rect {
+                    x: region.x,
+                    y: region.y,
+                    width: region.width,
+                    height: region.height,
+                }));
+            Arc::new(options)
+        }
+        _ => base.clone(),
     }
 }
 
@@ -196,6 +218,52 @@ mod tests {
         let (info, _) = parse("anpr.v1.frames.gate-2", &frame("").encode_to_vec())
             .expect("a frame without camera id takes the subject's");
         assert_eq!(info.camera_id, "gate-2");
+    }
+
+    #[test]
+    fn a_cameras_masks_join_the_services_own() {
+        use anpr_common::proto::MaskRegion;
+        let service_mask = Rect {
+            x: 0.0,
+            y: 0.0,
+            width: 1.0,
+            height: 0.05,
+        };
+        let base = Arc::new(ReadOptions {
+            masks: vec![service_mask],
+            ..ReadOptions::default()
+        });
+        let unknown = options_for_camera(&base, None);
+        assert!(Arc::ptr_eq(&unknown, &base));
+        let plain = Camera {
+            id: "yard".into(),
+            ..Default::default()
+        };
+        assert!(Arc::ptr_eq(&options_for_camera(&base, Some(&plain)), &base));
+        let masked = Camera {
+            id: "gate".into(),
+            mask_regions: vec![MaskRegion {
+                x: 0.0,
+                y: 0.9,
+                width: 0.5,
+                height: 0.1,
+            }],
+            ..Default::default()
+        };
+        let options = options_for_camera(&base, Some(&masked));
+        assert_eq!(
+            options.masks,
+            vec![
+                service_mask,
+                Rect {
+                    x: 0.0,
+                    y: 0.9,
+                    width: 0.5,
+                    height: 0.1
+                }
+            ]
+        );
+        assert_eq!(options.detector_max_side, base.detector_max_side);
     }
 
     #[test]
