@@ -9,6 +9,56 @@ pub const CONFUSABLE_COST: f32 = 0.5;
 /// Pairs OCR mixes up on plates; each is symmetric.
 const CONFUSABLE: [(char, char); 5] = [('O', '0'), ('I', '1'), ('B', '8'), ('S', '5'), ('Z', '2')];
 
+/// The other character of `c`'s confusable pair, if it has one.
+pub fn confusable_of(c: char) -> Option<char> {
+    CONFUSABLE.iter().find_map(|&(a, b)| {
+        if c == a {
+            Some(b)
+        } else if c == b {
+            Some(a)
+        } else {
+            None
+        }
+    })
+}
+
+/// Most confusable characters tried in one text: 2^n variants are checked.
+const MAX_FORMAT_SWAPS: usize = 10;
+
+/// Fits `text` to one of the plate `formats` by swapping characters within
+/// their confusable pairs (O/0, I/1, B/8, S/5, Z/2) where the format wants
+/// the other kind: `ABC1O3` becomes `ABC103` for `^[A-Z]{3}[0-9]{3}$`. The
+/// variant with the fewest swaps wins (the first format breaks ties).
+/// Returns `None` when no variant fits, or when the text has so many
+/// confusable characters that trying them all would be unreasonable.
+pub fn fit_to_formats(text: &str, formats: &[regex::Regex]) -> Option<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let swappable: Vec<usize> = (0..chars.len())
+        .filter(|&i| confusable_of(chars[i]).is_some())
+        .collect();
+    if swappable.is_empty() || swappable.len() > MAX_FORMAT_SWAPS {
+        return None;
+    }
+    // Masks ordered by the number of swaps, so the first fit is the closest.
+    let mut masks: Vec<u32> = (1..(1u32 << swappable.len())).collect();
+    masks.sort_by_key(|mask| mask.count_ones());
+    let mut variant = chars.clone();
+    for mask in masks {
+        for (bit, &i) in swappable.iter().enumerate() {
+            variant[i] = if mask & (1 << bit) != 0 {
+                confusable_of(chars[i]).unwrap_or(chars[i])
+            } else {
+                chars[i]
+            };
+        }
+        let candidate: String = variant.iter().collect();
+        if formats.iter().any(|f| f.is_match(&candidate)) {
+            return Some(candidate);
+        }
+    }
+    None
+}
+
 /// A read's text and per-character confidences after normalisation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NormalisedText {
@@ -140,5 +190,32 @@ mod tests {
         let clamped = normalise("A", &[f32::NAN], 0.5).expect("text left");
         assert_eq!(clamped.confidences, vec![0.0]);
         assert_eq!(normalise(" -.", &[0.1, 0.1, 0.1], 0.5), None);
+    }
+
+    #[test]
+    fn texts_are_fitted_to_formats_by_the_fewest_confusable_swaps() {
+        let formats = [
+            regex::Regex::new("^[A-Z]{3}[0-9]{3}$").expect("regex"),
+            regex::Regex::new("^[0-9][A-Z]{3}[0-9]{3}$").expect("regex"),
+        ];
+        assert_eq!(
+            fit_to_formats("ABC1O3", &formats).as_deref(),
+            Some("ABC103")
+        );
+        assert_eq!(
+            fit_to_formats("A8C123", &formats).as_deref(),
+            Some("ABC123")
+        );
+        assert_eq!(
+            fit_to_formats("7ABCI2S", &formats).as_deref(),
+            Some("7ABC125")
+        );
+        // Already fitting needs no swap and is left to the caller; texts
+        // without confusables or that no swap can fit give nothing.
+        assert_eq!(fit_to_formats("ABC123", &formats), None);
+        assert_eq!(fit_to_formats("XYZ", &formats), None);
+        assert_eq!(fit_to_formats("AB12345", &formats), None);
+        // Too many confusables to try every variant.
+        assert_eq!(fit_to_formats("OOOOOOOOOOO", &formats), None);
     }
 }

@@ -382,8 +382,10 @@ mod tests {
         let events = tracker
             .on_frame(frame(0, vec![read("ABC12O", 0.9, 100.0)]), &s)
             .events;
-        // The only reading fits no format: reported as voted.
-        assert_eq!(events[0].plate_text, "ABC12O");
+        // The only reading fits no format as read, but does with its O
+        // read as the digit the format wants there.
+        assert_eq!(events[0].plate_text, "ABC120");
+        assert_eq!(events[0].raw_text, "ABC12O");
         tracker.on_frame(frame(100, vec![read("ABC120", 0.8, 100.0)]), &s);
         let lost = tracker.flush(&s).events;
         assert_eq!(lost[0].plate_text, "ABC120");

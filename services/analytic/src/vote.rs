@@ -12,7 +12,7 @@
 
 use regex::Regex;
 
-use crate::text::NormalisedText;
+use crate::text::{fit_to_formats, NormalisedText};
 
 /// Distinct texts remembered per track as candidates; a noisy track does not
 /// grow without bound (later texts still count in the per-position vote).
@@ -200,15 +200,29 @@ impl Ballot {
         }));
 
         let raw_text = ranked[0].text.clone();
-        let chosen = if formats.is_empty() {
-            0
+        let plate = if formats.is_empty() {
+            ranked.remove(0)
+        } else if let Some(fits) = ranked
+            .iter()
+            .position(|c| formats.iter().any(|f| f.is_match(&c.text)))
+        {
+            ranked.remove(fits)
+        } else if let Some((index, fitted)) = ranked
+            .iter()
+            .enumerate()
+            .find_map(|(i, c)| Some((i, fit_to_formats(&c.text, formats)?)))
+        {
+            // No text read fits a format, but one does once look-alike
+            // characters are read as the kind the format wants there. The
+            // text as read stays among the candidates.
+            let read = ranked[index].clone();
+            Candidate {
+                text: fitted,
+                confidence: read.confidence,
+            }
         } else {
-            ranked
-                .iter()
-                .position(|c| formats.iter().any(|f| f.is_match(&c.text)))
-                .unwrap_or(0)
+            ranked.remove(0)
         };
-        let plate = ranked.remove(chosen);
         ranked.truncate(MAX_CANDIDATES);
         Some(Verdict {
             plate_text: plate.text,
@@ -296,5 +310,14 @@ mod tests {
         let verdict = ballot(&[("ZZ", 0.9)]).verdict(&formats).expect("verdict");
         assert_eq!(verdict.plate_text, "ZZ");
         assert_eq!(verdict.raw_text, "ZZ");
+
+        // No read fits, but the vote does once its look-alikes are read as
+        // the format wants them at their positions; the read stays a candidate.
+        let verdict = ballot(&[("A8C1O3", 0.9), ("A8C1O3", 0.8)])
+            .verdict(&formats)
+            .expect("verdict");
+        assert_eq!(verdict.plate_text, "ABC103");
+        assert_eq!(verdict.raw_text, "A8C1O3");
+        assert_eq!(verdict.candidates[0].text, "A8C1O3");
     }
 }
