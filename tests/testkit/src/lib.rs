@@ -6,12 +6,19 @@
 //!   store (to prove that state survives).
 //! - [`ServiceProcess`]: one of our binaries run as a child process with its
 //!   output captured, so tests can wait for log lines and scan them.
+//! - [`rtsp::RtspServer`]: a GStreamer RTSP server looping one video file, as
+//!   a camera; it can be stopped and restarted on the same port.
+//! - [`clip`]: test video rendered with ffmpeg, in which plates with known
+//!   texts drive across the picture one after the other.
 
+pub mod clip;
 mod nats;
 mod process;
+pub mod rtsp;
 
 pub use nats::NatsServer;
 pub use process::ServiceProcess;
+pub use rtsp::RtspServer;
 
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
