@@ -268,3 +268,25 @@ pub async fn open_kv_bucket(
             source,
         })
 }
+
+/// Longest a service waits at shutdown for a last NATS round trip
+/// (unsubscribing, flushing what the client still buffers).
+pub const SHUTDOWN_NATS_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Runs one last NATS round trip of a stopping service, giving up after
+/// [`SHUTDOWN_NATS_TIMEOUT`]: with the server unreachable, async-nats waits
+/// for a reconnection that may never come, and SIGTERM must still stop the
+/// service. `what` names the step in the log line of a failure.
+pub async fn at_shutdown<T, E: fmt::Display>(
+    what: &str,
+    step: impl std::future::Future<Output = Result<T, E>>,
+) {
+    match tokio::time::timeout(SHUTDOWN_NATS_TIMEOUT, step).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => tracing::warn!(%error, "{what} at shutdown failed"),
+        Err(_) => tracing::warn!(
+            timeout_s = SHUTDOWN_NATS_TIMEOUT.as_secs(),
+            "{what} at shutdown: NATS did not answer; stopping anyway"
+        ),
+    }
+}

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anpr_common::bus::{BusError, NatsArgs};
+use anpr_common::bus::{self, BusError, NatsArgs};
 use anpr_common::config_watch::ConfigWatch;
 use anpr_common::health::{self, Readiness};
 use anpr_common::proto::PlateEventKind;
@@ -255,13 +255,9 @@ async fn serve(
     // Shutdown: stop taking reads, then end every open track so that no VMS
     // event stays open, within the flush deadline.
     readiness.set(false);
-    if let Err(error) = subscription.unsubscribe().await {
-        tracing::debug!(%error, "unsubscribing from reads");
-    }
+    bus::at_shutdown("unsubscribing from reads", subscription.unsubscribe()).await;
     worker.flush().await;
-    if let Err(error) = client.flush().await {
-        tracing::warn!(%error, "flushing the NATS connection at shutdown");
-    }
+    bus::at_shutdown("flushing the NATS connection", client.flush()).await;
     tracing::info!("analytic stopped");
     outcome
 }

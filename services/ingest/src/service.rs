@@ -260,9 +260,7 @@ async fn serve(
     supervisor::supervise(shared, watch, options.partition, shutdown).await;
     readiness.set(false);
     let _ = readiness_task.await;
-    if let Err(error) = client.flush().await {
-        tracing::debug!(%error, "flushing the NATS connection at shutdown");
-    }
+    bus::at_shutdown("flushing the last frames", client.flush()).await;
     tracing::info!("ingest stopped");
     Ok(())
 }

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use anpr_common::bus::{BusError, NatsArgs};
+use anpr_common::bus::{self, BusError, NatsArgs};
 use anpr_common::config_watch::ConfigWatch;
 use anpr_common::health::{self, Readiness};
 use anpr_common::{subjects, trace_context};
@@ -271,18 +271,14 @@ async fn serve(
     // Shutdown: take no more frames, answer those already queued (a few at
     // most), then make sure the answers left this process.
     readiness.set(false);
-    if let Err(error) = subscription.unsubscribe().await {
-        tracing::debug!(%error, "unsubscribing from frames");
-    }
+    bus::at_shutdown("unsubscribing from frames", subscription.unsubscribe()).await;
     shared.queue.close();
     for worker in workers {
         if let Err(error) = worker.await {
             tracing::error!(%error, "recognizer worker failed");
         }
     }
-    if let Err(error) = client.flush().await {
-        tracing::warn!(%error, "flushing the NATS connection at shutdown");
-    }
+    bus::at_shutdown("flushing the last FrameReads", client.flush()).await;
     tracing::info!("recognizer stopped");
     outcome
 }

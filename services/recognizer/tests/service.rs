@@ -761,3 +761,13 @@ async fn a_cameras_mask_regions_hide_text_from_the_config_on() {
     assert_eq!(texts.first().copied(), Some(PLATE), "reads: {texts:?}");
     recognizer.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_stops_when_told_even_with_nats_gone() {
+    let mut bus = Bus::start().await;
+    let mut recognizer = bus.recognizer(bus.options()).await;
+    bus.nats.stop();
+    // Without a bound on the last round trips, the service would wait
+    // forever for NATS to come back; stop() fails after the deadline.
+    recognizer.stop().await;
+}

@@ -147,9 +147,7 @@ pub async fn run(options: BridgeOptions, shutdown: CancellationToken) -> Result<
     readiness.set(false);
     // Acks are buffered publishes: send the last ones before the connection
     // goes, or their events would wait a whole ack_wait to be redelivered.
-    if let Err(err) = client.flush().await {
-        tracing::warn!(error = %err, "flushing the last acknowledgements failed");
-    }
+    bus::at_shutdown("flushing the last acknowledgements", client.flush()).await;
     let _ = http_task.await;
     tracing::info!("anpr-vms-bridge stopped");
     Ok(())
