@@ -37,26 +37,41 @@ pub fn workspace_root() -> PathBuf {
 
 /// A release binary by name; panics with what to do when it is missing.
 pub fn release_bin(name: &str) -> PathBuf {
-    let path = release_dir().join(name);
-    assert!(
+    find_release_bin(name).unwrap_or_else(|err| panic!("{err}"))
+}
+
+/// A release binary by name, or an error that says what to do.
+pub fn find_release_bin(name: &str) -> anyhow::Result<PathBuf> {
+    find_bin_in(&release_dir(), name)
+}
+
+/// The binary `name` in `dir`, or an error that says what to do.
+pub fn find_bin_in(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    let path = dir.join(name);
+    anyhow::ensure!(
         path.is_file(),
         "{} is missing: build the release binaries first with `cargo build --release --bins` \
          (scripts/test does), or point ANPR_BIN_DIR at a folder that has them",
         path.display()
     );
-    path
+    Ok(path)
 }
 
 /// Where the recognizer's models are: `$ANPR_MODELS_DIR`, else `models/`
-/// in the repository (filled by scripts/fetch-models).
+/// in the repository (filled by scripts/fetch-models). Panics when missing.
 pub fn models_dir() -> PathBuf {
+    find_models_dir().unwrap_or_else(|err| panic!("{err}"))
+}
+
+/// [`models_dir`], or an error that says what to do.
+pub fn find_models_dir() -> anyhow::Result<PathBuf> {
     let dir = std::env::var_os("ANPR_MODELS_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("models"));
-    assert!(
+    anyhow::ensure!(
         dir.join("lib").is_dir(),
         "no recognizer models in {}: run scripts/fetch-models, or set ANPR_MODELS_DIR",
         dir.display()
     );
-    dir
+    Ok(dir)
 }

@@ -10,18 +10,17 @@
 //! GStreamer's RTSP server for Python and the recognizer's models.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use anpr_common::proto::{PlateEvent, PlateEventKind};
-use anpr_e2e::binaries::{models_dir, release_bin};
+use anpr_e2e::binaries::{models_dir, release_bin, release_dir};
 use anpr_e2e::otlp::OtlpCollector;
+use anpr_e2e::processes::{self, http_get, unix_millis, Services};
 use anpr_testkit::clip::{self, ClipSpec, PlateClip};
-use anpr_testkit::{free_port, wait_for_port, NatsServer, RtspServer, ServiceProcess};
+use anpr_testkit::{NatsServer, RtspServer};
 use anpr_vms_sim::{RecordedEvent, GATE1_ID};
 use prost::Message as _;
 use tokio_stream::StreamExt as _;
@@ -167,7 +166,7 @@ fn plates_from_an_rtsp_camera_reach_the_vms_through_every_service_and_survive_an
 /// Every process of the pipeline, and what the test sees of it.
 struct Pipeline {
     // Dropped in this order: the services before the things they talk to.
-    services: Vec<(&'static str, ServiceProcess)>,
+    services: Services,
     rtsp: RtspServer,
     vms_port: u16,
     otlp: OtlpCollector,
@@ -201,7 +200,7 @@ impl Pipeline {
         let bus = Arc::new(Mutex::new(BusLog::default()));
         runtime.block_on(watch_bus(&nats.url(), bus.clone()));
 
-        let mut services = Vec::new();
+        let mut services = Services::new(release_dir());
         let common_env = |extra: &[(&'static str, String)]| {
             let mut env = vec![
                 ("NATS_URL", nats.url()),
@@ -215,48 +214,21 @@ impl Pipeline {
             env
         };
 
-        let grpc = free_port();
-        let config_http = free_port();
-        services.push((
-            "anpr-config",
-            spawn(
-                "anpr-config",
-                &[
-                    "--grpc-listen".into(),
-                    format!("127.0.0.1:{grpc}"),
-                    "--http-listen".into(),
-                    format!("127.0.0.1:{config_http}"),
-                ],
-                &common_env(&[]),
-            ),
-        ));
-        let config_url = format!("http://127.0.0.1:{grpc}");
-        wait_listening(&services, "anpr-config", grpc);
-
-        let vms = spawn(
-            "anpr-vms-sim",
-            &[
-                "--listen".into(),
-                "127.0.0.1:0".into(),
-                "--profile".into(),
-                "6.1".into(),
-                "--login".into(),
-                "admin".into(),
-            ],
-            &[
-                ("ANPR_VMS_SIM_PASSWORD", VMS_PASSWORD.to_string()),
-                ("RUST_LOG", "info".to_string()),
-            ],
-        );
-        vms.wait_for_output("anpr-vms-sim listening on", Duration::from_secs(30));
-        let vms_port = listening_port(&vms.output());
-        services.push(("anpr-vms-sim", vms));
+        let config_url = services
+            .start_config(&common_env(&[]))
+            .unwrap_or_else(|err| panic!("{err:#}"));
+        let vms_port = services
+            .start_vms_sim(VMS_PASSWORD)
+            .unwrap_or_else(|err| panic!("{err:#}"));
 
         let rtsp = RtspServer::start(&clip.path);
 
         // The operator's session.
+        let anprctl = |args: &[&str], stdin: Option<&str>| {
+            processes::anprctl(services.bin_dir(), &config_url, args, stdin)
+                .unwrap_or_else(|err| panic!("{err:#}"))
+        };
         anprctl(
-            &config_url,
             &[
                 "vms",
                 "add",
@@ -274,7 +246,6 @@ impl Pipeline {
             Some(VMS_PASSWORD),
         );
         anprctl(
-            &config_url,
             &[
                 "camera",
                 "add",
@@ -291,7 +262,6 @@ impl Pipeline {
             None,
         );
         anprctl(
-            &config_url,
             &[
                 "analytic",
                 "set",
@@ -306,62 +276,37 @@ impl Pipeline {
         );
 
         let service_env = common_env(&[("ANPR_CONFIG_URL", config_url.clone())]);
-        for name in ["anpr-vms-bridge", "anpr-analytic"] {
-            let http = free_port();
-            services.push((
-                name,
-                spawn(
-                    name,
-                    &["--http-listen".into(), format!("127.0.0.1:{http}")],
-                    &service_env,
-                ),
-            ));
-            wait_listening(&services, name, http);
-        }
-        // The bridge delivers the events published after its consumer exists.
-        wait_output(
-            &services,
-            "anpr-vms-bridge",
-            "delivering to VMS target",
-            Duration::from_secs(30),
-        );
-
-        let recognizer_http = free_port();
-        services.push((
-            "anpr-recognizer",
-            spawn(
+        let started = (|| -> anyhow::Result<()> {
+            for name in ["anpr-vms-bridge", "anpr-analytic"] {
+                services.start_with_http(name, &[], &service_env)?;
+            }
+            // The bridge delivers the events published after its consumer exists.
+            services.wait_output(
+                "anpr-vms-bridge",
+                "delivering to VMS target",
+                Duration::from_secs(30),
+            )?;
+            let models = models_dir().display().to_string();
+            services.start_with_http(
                 "anpr-recognizer",
-                &[
-                    "--models-dir".into(),
-                    models_dir().display().to_string(),
-                    "--http-listen".into(),
-                    format!("127.0.0.1:{recognizer_http}"),
-                ],
+                &["--models-dir".into(), models],
                 &service_env,
-            ),
-        ));
-        wait_output(
-            &services,
-            "anpr-recognizer",
-            "anpr-recognizer started",
-            Duration::from_secs(60),
-        );
-
-        let ingest_http = free_port();
-        services.push((
-            "anpr-ingest",
-            spawn(
+            )?;
+            services.wait_output(
+                "anpr-recognizer",
+                "anpr-recognizer started",
+                Duration::from_secs(60),
+            )?;
+            services.start_with_http(
                 "anpr-ingest",
-                &[
-                    "--http-listen".into(),
-                    format!("127.0.0.1:{ingest_http}"),
-                    "--rtsp-transport".into(),
-                    "tcp".into(),
-                ],
+                &["--rtsp-transport".into(), "tcp".into()],
                 &service_env,
-            ),
-        ));
-        wait_listening(&services, "anpr-ingest", ingest_http);
+            )?;
+            Ok(())
+        })();
+        if let Err(err) = started {
+            panic!("{err:#}");
+        }
 
         Pipeline {
             services,
@@ -376,7 +321,7 @@ impl Pipeline {
     /// The events the simulated VMS received so far.
     fn vms_events(&self) -> Vec<RecordedEvent> {
         let body = http_get(self.vms_port, "/_fake/events")
-            .unwrap_or_else(|err| self.fail(&format!("GET /_fake/events: {err}")));
+            .unwrap_or_else(|err| self.fail(&format!("GET /_fake/events: {err:#}")));
         serde_json::from_str(&body).unwrap_or_else(|err| {
             self.fail(&format!(
                 "/_fake/events is not a list of events ({err}): {body}"
@@ -537,26 +482,14 @@ impl Pipeline {
 
     /// Stops the services in reverse order of start, politely.
     fn stop(mut self) {
-        while let Some((name, mut service)) = self.services.pop() {
-            if !service.terminate() {
-                eprintln!("{name} did not exit cleanly on SIGTERM");
-            }
+        for name in self.services.stop() {
+            eprintln!("{name} did not exit cleanly on SIGTERM");
         }
     }
 
     /// Panics with `message` and the tail of every service's output.
     fn fail(&self, message: &str) -> ! {
-        let mut report = String::new();
-        for (name, service) in &self.services {
-            let output = service.output();
-            let lines: Vec<&str> = output.lines().collect();
-            let tail = &lines[lines.len().saturating_sub(40)..];
-            report.push_str(&format!(
-                "\n===== {name} (last {} lines)\n{}\n",
-                tail.len(),
-                tail.join("\n")
-            ));
-        }
+        let mut report = self.services.tails(40);
         report.push_str(&format!("\n===== RTSP server\n{}", self.rtsp.log()));
         panic!("{message}\n{report}");
     }
@@ -627,127 +560,4 @@ async fn watch_bus(url: &str, log: Arc<Mutex<BusLog>>) {
 fn trace_id(headers: Option<&async_nats::HeaderMap>) -> Option<String> {
     let traceparent = anpr_common::trace_context::traceparent(headers?)?;
     traceparent.split('-').nth(1).map(str::to_string)
-}
-
-fn spawn(name: &str, args: &[String], env: &[(&str, String)]) -> ServiceProcess {
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    ServiceProcess::start(release_bin(name), &args, &env)
-}
-
-fn service<'a>(services: &'a [(&'static str, ServiceProcess)], name: &str) -> &'a ServiceProcess {
-    &services
-        .iter()
-        .find(|(n, _)| *n == name)
-        .unwrap_or_else(|| panic!("no service {name}"))
-        .1
-}
-
-fn wait_listening(services: &[(&'static str, ServiceProcess)], name: &str, port: u16) {
-    if !wait_for_port(port, Duration::from_secs(60)) {
-        panic!(
-            "{name} does not listen on {port} after 60 s; it printed:\n{}",
-            service(services, name).output()
-        );
-    }
-}
-
-fn wait_output(
-    services: &[(&'static str, ServiceProcess)],
-    name: &str,
-    needle: &str,
-    timeout: Duration,
-) {
-    service(services, name).wait_for_output(needle, timeout);
-}
-
-/// The port in the simulator's "anpr-vms-sim listening on 127.0.0.1:PORT ..." line.
-fn listening_port(output: &str) -> u16 {
-    output
-        .lines()
-        .find_map(|line| line.split("anpr-vms-sim listening on ").nth(1))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|addr| addr.rsplit(':').next())
-        .and_then(|port| port.parse().ok())
-        .unwrap_or_else(|| panic!("no port in the simulator's output:\n{output}"))
-}
-
-/// Runs `anprctl` against the config service; panics with its output when it fails.
-fn anprctl(config_url: &str, args: &[&str], stdin: Option<&str>) -> String {
-    let mut child = Command::new(release_bin("anprctl"))
-        .args(args)
-        .env("ANPR_CONFIG_URL", config_url)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawning anprctl");
-    if let Some(text) = stdin {
-        let mut pipe = child.stdin.take().expect("anprctl stdin");
-        writeln!(pipe, "{text}").expect("writing to anprctl");
-    }
-    let output = child.wait_with_output().expect("waiting for anprctl");
-    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-    assert!(
-        output.status.success(),
-        "anprctl {} failed ({}):\n{stdout}\n{}",
-        args.join(" "),
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-}
-
-/// A plain HTTP/1.1 GET on 127.0.0.1; the body as text.
-fn http_get(port: u16, path: &str) -> Result<String, String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|err| err.to_string())?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|err| err.to_string())?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|err| err.to_string())?;
-    let mut response = Vec::new();
-    stream
-        .read_to_end(&mut response)
-        .map_err(|err| err.to_string())?;
-    let response = String::from_utf8_lossy(&response);
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("no HTTP response: {response}"))?;
-    if !head.starts_with("HTTP/1.1 200") {
-        return Err(format!("{head}\n{body}"));
-    }
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        return Ok(dechunk(body));
-    }
-    Ok(body.to_string())
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if size == 0 || rest.len() < size {
-            break;
-        }
-        out.push_str(&rest[..size]);
-        body = rest[size..].trim_start_matches("\r\n");
-    }
-    out
-}
-
-fn unix_millis(at: SystemTime) -> i64 {
-    at.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
 }
