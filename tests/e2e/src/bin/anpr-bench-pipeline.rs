@@ -1387,11 +1387,11 @@ impl Report<'_> {
             let setting = |value: Option<usize>| {
                 value
                     .map(|v| v.to_string())
-                    .unwrap_or_else(|| "its default".into())
+                    .unwrap_or_else(|| "the service's default".into())
             };
             let _ = writeln!(
                 out,
-                "Recognizer: workers {}, ONNX threads {}.\n",
+                "Recognizer: workers {}, ONNX threads per model {}.\n",
                 setting(self.args.recognizer_workers),
                 setting(self.args.recognizer_onnx_threads)
             );
