@@ -197,15 +197,33 @@ def cmd_compose(args) -> None:
             check(env.get("NATS_URL") == "nats://nats:4222", f"compose service {name}: NATS_URL is {env.get('NATS_URL')}")
         if name not in ("vms-sim", "config"):
             check(env.get("ANPR_CONFIG_URL") == "http://config:50051", f"compose service {name}: ANPR_CONFIG_URL is {env.get('ANPR_CONFIG_URL')}")
+    # Camera leases: no static partitions; every replica of ingest and analytic is its own lease
+    # holder under its container's host name, so `--scale` needs nothing per replica.
+    for name, service in services.items():
+        env = service.get("environment") or {}
+        for var in ("ANPR_PARTITION", "ANPR_PARTITIONS"):
+            check(var not in env, f"compose service {name}: {var} is gone (camera leases replaced partitions)")
     for name in ("ingest", "analytic"):
         env = services.get(name, {}).get("environment") or {}
-        check(env.get("ANPR_PARTITION") == "0" and env.get("ANPR_PARTITIONS") == "1",
-              f"compose service {name}: one replica must have partition 0 of 1")
+        check(str(env.get("ANPR_LEASE_TTL_MS", "")).isdigit() and 1000 <= int(env["ANPR_LEASE_TTL_MS"]) <= 600000,
+              f"compose service {name}: ANPR_LEASE_TTL_MS is {env.get('ANPR_LEASE_TTL_MS')}, expected 1000 to 600000 ms")
+        check("ANPR_INSTANCE" not in env, f"compose service {name}: a fixed ANPR_INSTANCE would give every replica the same lease holder name")
+    check(str((services.get("ingest", {}).get("environment") or {}).get("ANPR_MAX_CAMERAS", "")).isdigit(),
+          "compose service ingest: ANPR_MAX_CAMERAS must be a number (0: no limit)")
+    scalable = ["ingest", "analytic", "vms-bridge"] + recognizers
+    for name in scalable:
+        service = services.get(name, {})
+        check("container_name" not in service, f"compose service {name}: container_name prevents --scale")
+        check("hostname" not in service, f"compose service {name}: a fixed hostname would name every replica alike")
+        check(not service.get("ports"), f"compose service {name}: published ports prevent --scale")
+    check("partition" not in (ROOT / "docker-compose.yml").read_text().lower(),
+          "docker-compose.yml still mentions partitions")
     setup = services.get("setup", {})
     check("config" in (setup.get("depends_on") or {}), "compose setup must wait for config")
     check("ANPR_VMS_PASSWORD" in (setup.get("environment") or {}), "compose setup must get the VMS password from its environment")
     check(setup.get("restart") in ("no", None), "compose setup is one-shot: restart must be \"no\"")
-    finish(f"{len(services)} services ({', '.join(sorted(services))})")
+    finish(f"{len(services)} services ({', '.join(sorted(services))}); "
+           f"{', '.join(scalable)} can --scale")
 
 
 # --------------------------------------------------------------------------------- helm
@@ -392,6 +410,7 @@ def check_manifests(label: str, docs: list[dict], values: dict) -> None:
     named = {(d["kind"], d["metadata"]["name"]): d for d in docs}
     full = f"{RELEASE}"
     workloads = by_kind.get("Deployment", []) + by_kind.get("StatefulSet", [])
+    check(not by_kind.get("StatefulSet"), f"[{label}] StatefulSets rendered: camera leases need none")
     pod_templates = workloads + by_kind.get("Job", [])
     image = f"{values['image']['repository']}:{values['image']['tag'] or '0.1.0'}"
     auth = values["natsClient"]["auth"]
@@ -401,8 +420,8 @@ def check_manifests(label: str, docs: list[dict], values: dict) -> None:
     grpc_port = values["configService"]["service"]["grpcPort"]
 
     expected = {("Deployment", f"{full}-config"), ("Deployment", f"{full}-recognizer"),
-                ("Deployment", f"{full}-vms-bridge"), ("StatefulSet", f"{full}-ingest"),
-                ("StatefulSet", f"{full}-analytic"), ("Service", f"{full}-config")}
+                ("Deployment", f"{full}-vms-bridge"), ("Deployment", f"{full}-ingest"),
+                ("Deployment", f"{full}-analytic"), ("Service", f"{full}-config")}
     for kind, name in sorted(expected - set(named)):
         fail(f"[{label}] no {kind} {name}")
     check(config_svc is not None and any(p["port"] == grpc_port for p in config_svc["spec"]["ports"]),
@@ -494,29 +513,40 @@ def check_manifests(label: str, docs: list[dict], values: dict) -> None:
                 check("prometheus.io/scrape" not in annotations, f"{where}: scrape annotations despite metrics.podAnnotations=false")
 
     for component in ("ingest", "analytic"):
-        sts = named.get(("StatefulSet", f"{full}-{component}"))
-        if not sts:
+        deployment = named.get(("Deployment", f"{full}-{component}"))
+        if not deployment:
             continue
-        where = f"[{label}] StatefulSet {full}-{component}"
-        replicas = values[component]["replicas"]
-        container = sts["spec"]["template"]["spec"]["containers"][0]
+        where = f"[{label}] Deployment {full}-{component}"
+        v = values[component]
+        spec = deployment["spec"]
+        pod = spec["template"]["spec"]
+        container = pod["containers"][0]
         env = env_of(container)
-        check(sts["spec"].get("replicas") == replicas, f"{where}: replicas {sts['spec'].get('replicas')} != {replicas}")
-        check(env.get("ANPR_PARTITIONS", {}).get("value") == str(replicas), f"{where}: ANPR_PARTITIONS must be {replicas}")
-        check(env.get("POD_NAME", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.name",
-              f"{where}: POD_NAME must come from metadata.name")
-        script = " ".join(container.get("command") or [])
-        check('ANPR_PARTITION="$ordinal"' in script and '${POD_NAME##*-}' in script
-              and f"exec /usr/local/bin/anpr-{component}" in script,
-              f"{where}: the command must set ANPR_PARTITION from the pod ordinal and exec anpr-{component}")
-        # The partition derivation, run: pod names of this StatefulSet give 0..n-1.
-        shell = script.split(" -c ", 1)[1].replace(f"exec /usr/local/bin/anpr-{component}", 'echo "$ANPR_PARTITION"')
-        got = [subprocess.run(["sh", "-c", shell], env={"POD_NAME": f"{full}-{component}-{i}", "PATH": "/usr/bin:/bin"},
-                              capture_output=True, text=True).stdout.strip() for i in range(replicas)]
-        check(got == [str(i) for i in range(replicas)], f"{where}: partitions from pod names are {got}")
-        svc = named.get(("Service", sts["spec"]["serviceName"]))
-        check(svc is not None and svc["spec"].get("clusterIP") == "None", f"{where}: serviceName must be a headless Service")
-        check(sts["spec"].get("podManagementPolicy") == "Parallel", f"{where}: podManagementPolicy should be Parallel")
+        check(spec.get("replicas") == v["replicas"], f"{where}: replicas {spec.get('replicas')} != {v['replicas']}")
+        rolling = spec.get("strategy", {}).get("rollingUpdate", {})
+        check(spec.get("strategy", {}).get("type") == "RollingUpdate" and rolling.get("maxUnavailable") == 0,
+              f"{where}: a rolling update must start the new pod before stopping an old one (maxUnavailable 0)")
+        check(container.get("command") == [f"/usr/local/bin/anpr-{component}"],
+              f"{where}: the command must be anpr-{component} itself (no wrapper), is {container.get('command')}")
+        check(env.get("ANPR_INSTANCE", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.name",
+              f"{where}: ANPR_INSTANCE must come from the pod name (metadata.name)")
+        check(env.get("ANPR_LEASE_TTL_MS", {}).get("value") == str(int(v["leaseTtlMs"])),
+              f"{where}: ANPR_LEASE_TTL_MS {env.get('ANPR_LEASE_TTL_MS')} != {v['leaseTtlMs']} (values {component}.leaseTtlMs)")
+        if component == "ingest":
+            check(env.get("ANPR_MAX_CAMERAS", {}).get("value") == str(int(v["maxCameras"])),
+                  f"{where}: ANPR_MAX_CAMERAS {env.get('ANPR_MAX_CAMERAS')} != {v['maxCameras']} (values ingest.maxCameras)")
+        else:
+            check("ANPR_MAX_CAMERAS" not in env, f"{where}: anpr-analytic takes no ANPR_MAX_CAMERAS")
+        if "terminationGracePeriodSeconds" in v:
+            check(pod.get("terminationGracePeriodSeconds") == v["terminationGracePeriodSeconds"],
+                  f"{where}: terminationGracePeriodSeconds {pod.get('terminationGracePeriodSeconds')} != {v['terminationGracePeriodSeconds']}")
+        names = [e["name"] for e in container.get("env") or []]
+        check(len(names) == len(set(names)), f"{where}: duplicate environment variables {sorted(n for n in names if names.count(n) > 1)}")
+    # Static partitions are gone: no partition variable, wrapper or annotation in any object.
+    for doc in docs:
+        text = json.dumps(doc).lower()
+        check("partition" not in text and "pod_name" not in text,
+              f"[{label}] {doc['kind']} {doc['metadata']['name']} still mentions partitions or POD_NAME")
 
     recognizer = named.get(("Deployment", f"{full}-recognizer"))
     hpa = named.get(("HorizontalPodAutoscaler", f"{full}-recognizer"))
@@ -634,7 +664,14 @@ NEGATIVE = [
     ("auth without Secret", {"natsClient": {"auth": {"mode": "creds"}}}, "needs natsClient.auth.existingSecret"),
     ("unknown auth mode", {"natsClient": {"auth": {"mode": "kerberos", "existingSecret": "x"}}}, "must be none, creds, userPassword or token"),
     ("TLS without Secret", {"natsClient": {"tls": {"enabled": True}}}, "needs natsClient.tls.existingSecret"),
-    ("zero ingest partitions", {"ingest": {"replicas": 0}}, "ingest.replicas must be at least 1"),
+    ("negative ingest.maxCameras", {"ingest": {"maxCameras": -1}}, "ingest.maxCameras must be a whole number from 0 to"),
+    ("analytic lease TTL below 1 s", {"analytic": {"leaseTtlMs": 500}}, "analytic.leaseTtlMs must be a whole number from 1000 to 600000"),
+    ("ingest lease TTL over 10 min", {"ingest": {"leaseTtlMs": 600001}}, "ingest.leaseTtlMs must be a whole number from 1000 to 600000"),
+    ("ingest lease TTL not a number", {"ingest": {"leaseTtlMs": "10s"}}, "ingest.leaseTtlMs must be a whole number"),
+    ("negative analytic.replicas", {"analytic": {"replicas": -1}}, "analytic.replicas must be a whole number from 0 to"),
+    ("stream replicas beyond JetStream's limit", {"natsClient": {"streamReplicas": 7}}, "natsClient.streamReplicas must be a whole number from 1 to 5"),
+    ("stream replicas on a single bundled NATS", {"nats": {"enabled": True}, "natsClient": {"streamReplicas": 3}},
+     "natsClient.streamReplicas 3 needs as many NATS servers, the bundled NATS has 1"),
     ("VMS target without password Secret", {"setup": {"enabled": True, "vmsTargets": [{"name": "x", "host": "h", "login": "l"}]}}, "needs passwordSecret"),
     ("bundled NATS without JetStream", {"nats": {"enabled": True, "config": {"jetstream": {"enabled": False}}}}, "must stay true"),
 ]
@@ -655,6 +692,11 @@ def cmd_helm(args) -> None:
     work = Path(tempfile.mkdtemp(prefix="anpr-validate-helm-"))
     try:
         chart, notes = prepare_chart(work)
+        # Camera leases replaced the static partitions: nothing may still describe them.
+        stale = [str(path.relative_to(ROOT)) for path in sorted(CHART.rglob("*"))
+                 + [ROOT / "docs" / "deploy.md"]
+                 if path.is_file() and "partition" in path.read_text(errors="replace").lower()]
+        check(not stale, f"still mention partitions: {stale}")
         for note in notes:
             print(f"   note: {note}")
         defaults = yaml.safe_load((CHART / "values.yaml").read_text())

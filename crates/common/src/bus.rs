@@ -154,8 +154,16 @@ impl NatsArgs {
     /// Connects once, failing at once if the server cannot be reached.
     pub async fn connect(&self, client_name: &str) -> Result<async_nats::Client, BusError> {
         let options = self.options(client_name).await?;
+        // A comma-separated list names several servers of a cluster; the
+        // client takes them as a list (not as one string).
+        let servers: Vec<&str> = self
+            .url
+            .split(',')
+            .map(str::trim)
+            .filter(|server| !server.is_empty())
+            .collect();
         options
-            .connect(self.url.as_str())
+            .connect(servers.as_slice())
             .await
             .map_err(|source| BusError::Connect {
                 url: self.url.clone(),

@@ -1,12 +1,12 @@
 //! What every ANPR service needs, and nothing else: the generated wire types,
 //! the subject names, the NATS connection, the live configuration, trace propagation over NATS headers,
 //! telemetry set-up, shutdown on signals, the health/metrics endpoint, and how
-//! replicas split the cameras between them.
+//! replicas split the cameras between them (leases).
 
 pub mod bus;
 pub mod config_watch;
 pub mod health;
-pub mod partition;
+pub mod lease;
 pub mod proto;
 pub mod shutdown;
 pub mod subjects;

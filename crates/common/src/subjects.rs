@@ -6,6 +6,12 @@ use crate::proto::PlateEventKind;
 /// Prefix of every subject; the version moves with the protobuf package.
 pub const PREFIX: &str = "anpr.v1";
 
+/// Leases on cameras held by `anpr-ingest` replicas (see `lease`): keys
+/// `camera.<id>` (value: the holder) and `member.<instance>` (value: its
+/// capacity). Entries expire after the bucket's max age unless renewed.
+pub const INGEST_LEASE_BUCKET: &str = "anpr_ingest_leases";
+/// Leases on cameras held by `anpr-analytic` replicas, as for ingest.
+pub const ANALYTIC_LEASE_BUCKET: &str = "anpr_analytic_leases";
 /// Stream that stores the public plate events.
 pub const PLATE_STREAM: &str = "ANPR_PLATES";
 /// Subjects captured by [`PLATE_STREAM`].
@@ -50,6 +56,11 @@ pub fn plates(camera_id: &str, kind: PlateEventKind) -> Option<String> {
         "{PREFIX}.plates.{camera_id}.{}",
         kind.subject_token()?
     ))
+}
+
+/// Plate events of one camera, every kind (`anpr.v1.plates.<camera>.*`).
+pub fn camera_plates(camera_id: &str) -> String {
+    format!("{PREFIX}.plates.{camera_id}.*")
 }
 
 /// Plate events of every camera and kind: the public topic.

@@ -100,10 +100,29 @@ nats://nats:4222
 {{- if and .Values.nats.enabled (not .Values.nats.config.jetstream.enabled) -}}
 {{- fail "nats.config.jetstream.enabled must stay true: the services keep plate events and configuration in JetStream" -}}
 {{- end -}}
-{{- range $component := list "ingest" "analytic" -}}
-{{- $replicas := int (index $.Values $component).replicas -}}
-{{- if lt $replicas 1 -}}
-{{- fail (printf "%s.replicas must be at least 1 (it is also the number of camera partitions)" $component) -}}
+{{- /* Whole numbers in a range, as the services accept them: (list name value minimum maximum). */ -}}
+{{- range $entry := list
+  (list "ingest.replicas" .Values.ingest.replicas 0 1000000)
+  (list "ingest.leaseTtlMs" .Values.ingest.leaseTtlMs 1000 600000)
+  (list "ingest.maxCameras" .Values.ingest.maxCameras 0 1000000)
+  (list "analytic.replicas" .Values.analytic.replicas 0 1000000)
+  (list "analytic.leaseTtlMs" .Values.analytic.leaseTtlMs 1000 600000)
+  (list "natsClient.streamReplicas" .Values.natsClient.streamReplicas 1 5) -}}
+{{- $value := index $entry 1 -}}
+{{- $number := or (kindIs "float64" $value) (kindIs "int64" $value) (kindIs "int" $value) -}}
+{{- if or (not $number) (ne (float64 $value) (float64 (int64 $value))) (lt (int64 $value) (int64 (index $entry 2))) (gt (int64 $value) (int64 (index $entry 3))) -}}
+{{- fail (printf "%s must be a whole number from %d to %d, not %v" (index $entry 0) (index $entry 2) (index $entry 3) $value) -}}
+{{- end -}}
+{{- end -}}
+{{- $streamReplicas := int64 .Values.natsClient.streamReplicas -}}
+{{- if and .Values.nats.enabled (gt $streamReplicas 1) -}}
+{{- $cluster := .Values.nats.config.cluster -}}
+{{- $nodes := 1 -}}
+{{- if $cluster.enabled -}}
+{{- $nodes = int64 $cluster.replicas -}}
+{{- end -}}
+{{- if gt $streamReplicas $nodes -}}
+{{- fail (printf "natsClient.streamReplicas %d needs as many NATS servers, the bundled NATS has %d (nats.config.cluster.enabled, nats.config.cluster.replicas)" $streamReplicas $nodes) -}}
 {{- end -}}
 {{- end -}}
 {{- if and .Values.recognizer.autoscaling.enabled (gt (int .Values.recognizer.autoscaling.minReplicas) (int .Values.recognizer.autoscaling.maxReplicas)) -}}
@@ -285,17 +304,4 @@ readinessProbe:
   periodSeconds: {{ .Values.probes.readiness.periodSeconds }}
   timeoutSeconds: {{ .Values.probes.readiness.timeoutSeconds }}
   failureThreshold: {{ .Values.probes.readiness.failureThreshold }}
-{{- end -}}
-
-{{/* The partition of a StatefulSet pod: its ordinal, the number after the last '-' of its name. */}}
-{{- define "anpr.partitionedCommand" -}}
-- /bin/sh
-- -c
-- |
-  ordinal="${POD_NAME##*-}"
-  case "$ordinal" in
-    ''|*[!0-9]*) echo "cannot take the partition from pod name '$POD_NAME'" >&2; exit 1 ;;
-  esac
-  export ANPR_PARTITION="$ordinal"
-  exec {{ . }}
 {{- end -}}

@@ -14,6 +14,7 @@ use std::time::SystemTime;
 use crate::clock::Clock;
 use crate::frame::Frame;
 use crate::settings::Settings;
+use crate::track::PlateTrack;
 use crate::tracker::{CameraTracker, Step};
 
 struct CameraSlot {
@@ -76,6 +77,33 @@ impl Engine {
         self.cameras
             .retain(|_, slot| slot.tracker.open_tracks() > 0);
         step
+    }
+
+    /// Continues `track`, which another replica started on a camera this
+    /// one has just taken over. The camera's time starts at the track's last
+    /// read, so with no new reads it ends one lost timeout from now.
+    pub fn resume(&mut self, track: PlateTrack) -> bool {
+        let arrived_at = self.clock.now();
+        let camera_id = track.camera_id().to_string();
+        let last_seen = track.last_seen();
+        let slot = self
+            .cameras
+            .entry(camera_id.clone())
+            .or_insert_with(|| CameraSlot {
+                tracker: CameraTracker::new(&camera_id),
+                last_capture: last_seen,
+                arrived_at,
+            });
+        slot.tracker.resume(track)
+    }
+
+    /// Drops a camera's tracks without ending them (another replica has
+    /// taken the camera over and continues them); returns their ids.
+    pub fn forget(&mut self, camera_id: &str) -> Vec<String> {
+        self.cameras
+            .remove(camera_id)
+            .map(|slot| slot.tracker.track_ids().map(str::to_string).collect())
+            .unwrap_or_default()
     }
 
     /// Ends every track of every camera (shutdown).

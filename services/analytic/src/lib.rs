@@ -3,13 +3,15 @@
 //! publishes Detect, Update and Lost plate events to JetStream.
 //!
 //! The logic is pure and driven by tests ([`text`], [`vote`], [`track`],
-//! [`tracker`], [`engine`], and `anpr_common::partition`); the NATS side is [`service`].
+//! [`tracker`], [`engine`]); the NATS side is [`service`], with [`resume`]
+//! for cameras taken over from another replica.
 
 pub mod clock;
 pub mod engine;
 pub mod frame;
 pub mod metrics;
 pub mod publish;
+pub mod resume;
 pub mod service;
 pub mod settings;
 pub mod text;

@@ -33,9 +33,12 @@ pub struct Metrics {
     pub reads_skipped: Counter,
     /// `anpr_analytic_malformed_messages_total{reason}`: messages skipped.
     pub malformed: Family<ReasonLabels, Counter>,
-    /// `anpr_analytic_frames_other_partition_total`: frames of cameras owned
-    /// by another replica.
-    pub other_partition: Counter,
+    /// `anpr_analytic_frames_not_owned_total`: frames of cameras whose lease
+    /// this replica does not hold (another replica handles them).
+    pub not_owned: Counter,
+    /// `anpr_analytic_tracks_resumed_total`: open tracks continued from the
+    /// plate stream after taking a camera over.
+    pub tracks_resumed: Counter,
     /// `anpr_analytic_tracks_opened_total`.
     pub tracks_opened: Counter,
     /// `anpr_analytic_tracks_expired_undetected_total`: tracks that ended
@@ -83,9 +86,14 @@ impl Metrics {
             metrics.malformed.clone(),
         );
         r.register(
-            "frames_other_partition",
-            "Frames of cameras handled by another replica",
-            metrics.other_partition.clone(),
+            "frames_not_owned",
+            "Frames of cameras whose lease another replica holds",
+            metrics.not_owned.clone(),
+        );
+        r.register(
+            "tracks_resumed",
+            "Open tracks continued from the plate stream after a camera takeover",
+            metrics.tracks_resumed.clone(),
         );
         r.register(
             "tracks_opened",

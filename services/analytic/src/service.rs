@@ -1,15 +1,20 @@
-//! The NATS side of the analytic: subscribes to every camera's reads, feeds
-//! the cameras of this replica's partition to the [`Engine`], publishes what
-//! comes out, sweeps for silent cameras, and flushes open tracks at shutdown.
+//! The NATS side of the analytic: subscribes to every camera's reads, holds
+//! leases on its share of the cameras (`anpr_common::lease`), feeds the reads
+//! of those cameras to the [`Engine`], publishes what comes out and sweeps
+//! for silent cameras. A camera taken over continues the tracks its previous
+//! holder left open ([`resume`](crate::resume)). At shutdown the open tracks
+//! are handed over to the other replicas, or ended with their Lost when this
+//! is the last replica.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anpr_common::bus::{self, BusError, NatsArgs};
-use anpr_common::config_watch::ConfigWatch;
+use anpr_common::config_watch::{ConfigState, ConfigWatch};
 use anpr_common::health::{self, Readiness};
+use anpr_common::lease::{self, CameraLeases, LeaseOptions};
 use anpr_common::proto::PlateEventKind;
 use anpr_common::{subjects, trace_context};
 use futures::StreamExt as _;
@@ -22,9 +27,15 @@ use crate::engine::Engine;
 use crate::frame;
 use crate::metrics::{Metrics, ReasonLabels};
 use crate::publish::{PublishError, Publisher};
+use crate::resume;
 use crate::settings::SettingsBook;
+use crate::track::PlateTrack;
 use crate::tracker::Step;
-use anpr_common::partition::Partition;
+
+/// How far back a camera taken over is searched for tracks left open: the
+/// plate stream's duplicate window, within which a repeated Lost would be
+/// dropped anyway.
+const RESUME_WINDOW: Duration = Duration::from_secs(10 * 60);
 
 /// Name of this client on the NATS server.
 const CLIENT_NAME: &str = "anpr-analytic";
@@ -37,8 +48,12 @@ pub struct Options {
     pub config_url: String,
     /// Address of /healthz, /readyz and /metrics (default `0.0.0.0:9090`).
     pub http_listen: SocketAddr,
-    /// This replica's share of the cameras (default: all).
-    pub partition: Partition,
+    /// This replica's name in the camera leases, unique among the replicas
+    /// (default: the host name and a random suffix).
+    pub instance: String,
+    /// Longest time the cameras of a replica that died go unhandled before
+    /// another replica takes them (default 10 s).
+    pub lease_ttl: Duration,
     /// How often silent cameras are checked for timed-out tracks
     /// (default 250 ms; the Lost of a silent camera comes at most this late).
     pub sweep_interval: Duration,
@@ -56,7 +71,8 @@ impl Options {
             nats,
             config_url: config_url.into(),
             http_listen: SocketAddr::from(([0, 0, 0, 0], 9090)),
-            partition: Partition::single(),
+            instance: lease::default_instance(),
+            lease_ttl: lease::DEFAULT_LEASE_TTL,
             sweep_interval: Duration::from_millis(250),
             flush_deadline: Duration::from_secs(20),
         }
@@ -77,6 +93,8 @@ pub enum ServiceError {
     },
     #[error(transparent)]
     Bus(#[from] BusError),
+    #[error(transparent)]
+    Lease(#[from] lease::LeaseError),
     #[error("subscribing to {subject}: {source}")]
     Subscribe {
         subject: &'static str,
@@ -197,6 +215,23 @@ async fn serve(
         _ = shutdown.cancelled() => return Ok(()),
     };
     let Some(state) = state else { return Ok(()) };
+    let leases = {
+        let watch = watch.clone();
+        let candidates = Arc::new(move || enabled_cameras(&watch.current()));
+        let options = LeaseOptions {
+            bucket: subjects::ANALYTIC_LEASE_BUCKET,
+            instance: options.instance.clone(),
+            ttl: options.lease_ttl,
+            capacity: 0,
+            replicas: options.nats.replicas,
+        };
+        match CameraLeases::start(js.clone(), options, candidates, None, &shutdown).await {
+            Ok(leases) => leases,
+            Err(lease::LeaseError::Cancelled { .. }) => return Ok(()),
+            Err(error) => return Err(error.into()),
+        }
+    };
+    let mut owned = leases.owned();
     let mut subscription = client
         .subscribe(subjects::ALL_READS)
         .await
@@ -206,7 +241,7 @@ async fn serve(
         })?;
     readiness.set(true);
     tracing::info!(
-        partition = ?options.partition,
+        instance = %options.instance,
         "analytic ready: following {}",
         subjects::ALL_READS
     );
@@ -229,18 +264,32 @@ async fn serve(
         engine: Engine::new(clock),
         book: SettingsBook::new(state),
         watch,
-        publisher: Publisher::new(js, metrics.clone()),
+        publisher: Publisher::new(js.clone(), metrics.clone()),
+        js,
         metrics,
-        partition: options.partition,
+        held: BTreeSet::new(),
+        lease_ttl: options.lease_ttl,
         give_up,
         track_traces: HashMap::new(),
     };
+    // The cameras held from the start (a lone replica holds them all).
+    let initially = owned.borrow_and_update().clone();
+    worker.ownership_changed(initially).await;
     let mut sweep = tokio::time::interval(options.sweep_interval);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let outcome = loop {
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break Ok(()),
+            // Before the next reads: a camera just taken over continues its
+            // open tracks before any of its reads is handled.
+            changed = owned.changed() => match changed {
+                Ok(()) => {
+                    let now_owned = owned.borrow_and_update().clone();
+                    worker.ownership_changed(now_owned).await;
+                }
+                Err(_) => break Ok(()),
+            },
             message = subscription.next() => match message {
                 Some(message) => worker.handle(message).await,
                 None => break Err(ServiceError::SubscriptionEnded),
@@ -252,11 +301,26 @@ async fn serve(
         }
     };
 
-    // Shutdown: stop taking reads, then end every open track so that no VMS
-    // event stays open, within the flush deadline.
+    // Shutdown: stop taking reads. Other replicas continue the open tracks
+    // from the plate stream once the leases are released; without another
+    // replica, every open track ends now so that no VMS event stays open,
+    // within the flush deadline.
     readiness.set(false);
     bus::at_shutdown("unsubscribing from reads", subscription.unsubscribe()).await;
-    worker.flush().await;
+    // Leave the membership first: replicas stopping together (scaled to
+    // zero) then see each other gone, and the last ones end the tracks.
+    let leaving = leases.leave().await;
+    let others = leaving.other_members().await;
+    if others > 0 {
+        tracing::info!(
+            open_tracks = worker.engine.open_tracks(),
+            other_replicas = others,
+            "handing the open tracks over to the other replicas"
+        );
+    } else {
+        worker.flush().await;
+    }
+    leaving.release_cameras().await;
     bus::at_shutdown("flushing the NATS connection", client.flush()).await;
     tracing::info!("analytic stopped");
     outcome
@@ -276,8 +340,12 @@ struct Worker {
     book: SettingsBook,
     watch: ConfigWatch,
     publisher: Publisher,
+    js: async_nats::jetstream::Context,
     metrics: Metrics,
-    partition: Partition,
+    /// Cameras whose reads are handled here: the leases held, as last
+    /// applied by [`Worker::ownership_changed`].
+    held: BTreeSet<String>,
+    lease_ttl: Duration,
     /// Cancelled when the shutdown deadline ran out: stops publish retries.
     give_up: CancellationToken,
     /// Trace context of each detected track's Detect, so that its Lost,
@@ -294,8 +362,8 @@ impl Worker {
             self.malformed(frame::Malformed::Subject, subject);
             return;
         };
-        if !self.partition.owns(camera) {
-            self.metrics.other_partition.inc();
+        if !self.held.contains(camera) {
+            self.metrics.not_owned.inc();
             return;
         }
         let camera = camera.to_string();
@@ -336,6 +404,46 @@ impl Worker {
             })
             .inc();
         tracing::warn!(%subject, reason = reason.label(), error = %reason, "skipping malformed reads message");
+    }
+
+    /// Applies a change of the leases held: cameras let go drop their
+    /// tracks silently (their new holder continues them); cameras taken over
+    /// continue the tracks their previous holder left open.
+    async fn ownership_changed(&mut self, owned: BTreeSet<String>) {
+        let gone: Vec<String> = self.held.difference(&owned).cloned().collect();
+        let gained: Vec<String> = owned.difference(&self.held).cloned().collect();
+        self.held = owned;
+        for camera in gone {
+            let tracks = self.engine.forget(&camera);
+            for track in &tracks {
+                self.track_traces.remove(track);
+            }
+            tracing::info!(%camera, open_tracks = tracks.len(), "camera handed to another replica");
+        }
+        self.book.update(self.watch.current());
+        for camera in gained {
+            let settings = self.book.for_camera(&camera);
+            // Tracks left open longer ago than this are not continued.
+            let window = RESUME_WINDOW.max(settings.lost_timeout + self.lease_ttl * 2);
+            let since = SystemTime::now() - window;
+            match resume::open_tracks(&self.js, &camera, since, Duration::from_secs(5)).await {
+                Ok(events) => {
+                    let mut resumed = 0;
+                    for event in &events {
+                        if let Some(track) = PlateTrack::resumed(event, SystemTime::now()) {
+                            if self.engine.resume(track) {
+                                resumed += 1;
+                            }
+                        }
+                    }
+                    self.metrics.tracks_resumed.inc_by(resumed);
+                    tracing::info!(%camera, resumed, "camera taken over");
+                }
+                Err(error) => {
+                    tracing::warn!(%camera, %error, "camera taken over; its open tracks could not be read back")
+                }
+            }
+        }
     }
 
     async fn sweep(&mut self) {
@@ -400,4 +508,14 @@ impl Worker {
             }
         }
     }
+}
+
+/// The cameras that should be handled by some replica: the enabled ones.
+fn enabled_cameras(state: &ConfigState) -> BTreeSet<String> {
+    state
+        .cameras
+        .values()
+        .filter(|camera| camera.enabled.unwrap_or(true))
+        .map(|camera| camera.id.clone())
+        .collect()
 }

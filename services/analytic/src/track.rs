@@ -15,6 +15,8 @@ use crate::vote::Ballot;
 const MOTION_BASE: f32 = 2.0;
 /// ...plus this much per second since its last read (frames may be dropped).
 const MOTION_PER_SECOND: f32 = 10.0;
+/// Most votes a resumed track's earlier reading counts for.
+pub const RESUMED_VOTES: u32 = 5;
 
 #[derive(Debug, Clone)]
 pub struct PlateTrack {
@@ -53,12 +55,56 @@ impl PlateTrack {
         }
     }
 
+    /// A detected track continued from its last Detect or Update event, as
+    /// published by a replica that no longer holds the camera: same track id
+    /// (so its Lost carries the ids the VMS already knows), the plate already
+    /// reported (no second Detect), and the event's reading voted once per
+    /// read it summarised (up to [`RESUMED_VOTES`]), so that one stray read
+    /// does not overturn it. It counts as seen `now` (the takeover): the
+    /// plate may still be in view however long ago its last event was, and
+    /// if it is gone, the Lost comes one lost timeout later.
+    pub fn resumed(event: &PlateEvent, now: SystemTime) -> Option<Self> {
+        let seen = |t: &Option<anpr_common::prost_types::Timestamp>| {
+            t.as_ref().and_then(|t| SystemTime::try_from(*t).ok())
+        };
+        let first_seen = seen(&event.first_seen)?;
+        let last_seen = seen(&event.last_seen).unwrap_or(first_seen).max(now);
+        let text = if event.raw_text.is_empty() {
+            &event.plate_text
+        } else {
+            &event.raw_text
+        };
+        let read = crate::text::normalise(text, &[], event.confidence)?;
+        let mut ballot = Ballot::default();
+        for _ in 0..event.read_count.clamp(1, RESUMED_VOTES) {
+            ballot.add(&read);
+        }
+        Some(PlateTrack {
+            track_id: event.track_id.clone(),
+            camera_id: event.camera_id.clone(),
+            camera_ip: event.camera_ip.clone(),
+            voted: ballot.voted_chars().unwrap_or_default(),
+            ballot,
+            first_seen,
+            last_seen,
+            last_bbox: event.best_bbox,
+            best_confidence: event.confidence,
+            best_bbox: event.best_bbox,
+            best_crop: event.best_crop_jpeg.clone(),
+            reported: Some(event.plate_text.clone()),
+        })
+    }
+
     pub fn detected(&self) -> bool {
         self.reported.is_some()
     }
 
     pub fn voted(&self) -> &[char] {
         &self.voted
+    }
+
+    pub fn camera_id(&self) -> &str {
+        &self.camera_id
     }
 
     pub fn last_seen(&self) -> SystemTime {
@@ -100,10 +146,14 @@ impl PlateTrack {
         if !moved.is_finite() {
             return Some(0.0);
         }
-        let elapsed = at
-            .duration_since(self.last_seen)
-            .unwrap_or_default()
-            .as_secs_f32();
+        // Either way in time: with several recognizer replicas (or
+        // workers), a camera's reads may arrive slightly out of order, and
+        // an earlier read is as far from the last one as a later one.
+        let elapsed = match at.duration_since(self.last_seen) {
+            Ok(forward) => forward,
+            Err(backward) => backward.duration(),
+        }
+        .as_secs_f32();
         (moved <= MOTION_BASE + MOTION_PER_SECOND * elapsed).then_some(moved)
     }
 
@@ -167,7 +217,7 @@ impl PlateTrack {
         verdict: crate::vote::Verdict,
     ) -> PlateEvent {
         PlateEvent {
-            event_id: Uuid::new_v4().to_string(),
+            event_id: event_id(&self.track_id, kind),
             kind: kind as i32,
             track_id: self.track_id.clone(),
             camera_id: self.camera_id.clone(),
@@ -192,3 +242,21 @@ impl PlateTrack {
         }
     }
 }
+
+/// Detect and Lost ids follow from the track, so that two replicas that
+/// both report it (one about to lose the camera, one that resumed it)
+/// publish the same id, and JetStream's duplicate window and the bridge's
+/// delivered log keep the VMS free of duplicates. An Update is one of
+/// possibly several changes (even back and forth), so it gets a fresh id.
+pub fn event_id(track_id: &str, kind: PlateEventKind) -> String {
+    match kind {
+        PlateEventKind::Detect | PlateEventKind::Lost => {
+            let name = format!("{track_id}/{}", kind.as_str_name());
+            Uuid::new_v5(&EVENT_ID_NAMESPACE, name.as_bytes()).to_string()
+        }
+        _ => Uuid::new_v4().to_string(),
+    }
+}
+
+/// Namespace of event ids (a random UUID fixed for this purpose).
+const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6f0b_3c1e_9a4d_4e8b_b2c7_5d1f_0a93_e64c);

@@ -47,6 +47,25 @@ impl CameraTracker {
         self.tracks.len()
     }
 
+    /// Continues a track another replica started; `false` if a track with
+    /// its id is open here already.
+    pub fn resume(&mut self, track: PlateTrack) -> bool {
+        if self
+            .tracks
+            .iter()
+            .any(|open| open.track_id == track.track_id)
+        {
+            return false;
+        }
+        self.tracks.push(track);
+        true
+    }
+
+    /// Ids of the open tracks.
+    pub fn track_ids(&self) -> impl Iterator<Item = &str> {
+        self.tracks.iter().map(|track| track.track_id.as_str())
+    }
+
     /// Takes one frame's reads. Tracks that timed out by this frame's capture
     /// time end first, so a plate that comes back after the timeout starts a
     /// new track. Then every read joins the closest matching track, best
@@ -190,6 +209,21 @@ mod tests {
 
     fn kinds(events: &[PlateEvent]) -> Vec<PlateEventKind> {
         events.iter().map(|e| e.kind()).collect()
+    }
+
+    #[test]
+    fn reads_arriving_out_of_order_stay_on_one_track() {
+        // A car moving 300 px (about 2.4 box diagonals) every 300 ms. The
+        // read of 300 ms arrives after the one of 600 ms (two recognizer
+        // replicas finished in the other order).
+        let mut tracker = CameraTracker::new(CAMERA);
+        let mut events = Vec::new();
+        for (ms, x) in [(0u64, 100.0), (600, 700.0), (300, 400.0), (900, 1000.0)] {
+            let step = tracker.on_frame(frame(ms, vec![read("FAST12", 0.9, x)]), &settings(0));
+            events.extend(step.events);
+        }
+        assert_eq!(kinds(&events), [PlateEventKind::Detect]);
+        assert_eq!(tracker.open_tracks(), 1);
     }
 
     #[test]

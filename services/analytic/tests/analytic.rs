@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
 use anpr_analytic::{Options, Running};
-use anpr_common::bus::NatsArgs;
-use anpr_common::partition::{fnv1a_64, Partition};
+use anpr_common::bus::{self, BucketSpec, NatsArgs};
+use anpr_common::lease::{self, Timing};
 use anpr_common::proto::config_client::ConfigClient;
 use anpr_common::proto::{
     AnalyticSettings, BoundingBox, Camera, CreateCameraRequest, FrameReads, FrameRef, PlateEvent,
@@ -26,6 +26,9 @@ use tokio_util::sync::CancellationToken;
 
 /// Long enough for anything that works; a test waiting this long has failed.
 const DEADLINE: Duration = Duration::from_secs(30);
+/// Lease TTL of the replicas started here; a lease nobody renews outlives
+/// every test.
+const LEASE_TTL: Duration = Duration::from_secs(60);
 
 /// The process-wide subscriber with OpenTelemetry ids on spans, so trace
 /// context can be injected and extracted as in the real services.
@@ -107,11 +110,17 @@ impl Stack {
     }
 
     /// Starts the analytic and waits until it is ready.
-    async fn start_analytic(&self, partition: Partition) -> Analytic {
+    async fn start_analytic(&self) -> Analytic {
+        self.start_analytic_named(&lease::default_instance()).await
+    }
+
+    /// Starts a replica named `instance` (its name in the camera leases).
+    async fn start_analytic_named(&self, instance: &str) -> Analytic {
         let shutdown = self.shutdown.child_token();
         let mut options = Options::new(NatsArgs::plain(&self.nats_url), &self.config_url);
         options.http_listen = "127.0.0.1:0".parse().expect("socket address");
-        options.partition = partition;
+        options.instance = instance.to_string();
+        options.lease_ttl = LEASE_TTL;
         options.sweep_interval = Duration::from_millis(50);
         let running = anpr_analytic::start(options, shutdown.clone())
             .await
@@ -164,6 +173,27 @@ impl Stack {
                 .await;
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Writes a lease on `camera` for `holder`, a replica that is not
+    /// running (no membership), as it would have left it.
+    async fn lease_camera_elsewhere(&self, camera: &str, holder: &str) {
+        let js = jetstream::new(self.client.clone());
+        let kv = bus::open_kv_bucket(
+            &js,
+            BucketSpec {
+                bucket: subjects::ANALYTIC_LEASE_BUCKET,
+                description: "ANPR camera leases: which replica handles which camera",
+                history: 1,
+                max_age: Some(Timing::for_ttl(LEASE_TTL).expiry),
+                replicas: 1,
+            },
+        )
+        .await
+        .expect("lease bucket");
+        kv.create(format!("camera.{camera}"), holder.to_string().into())
+            .await
+            .expect("lease written");
     }
 
     /// A consumer of every stored plate event of `camera`, from the start.
@@ -338,7 +368,7 @@ async fn reads_become_one_detect_and_one_lost_with_the_voted_text() {
             },
         )
         .await;
-    let mut analytic = stack.start_analytic(Partition::single()).await;
+    let mut analytic = stack.start_analytic().await;
     let mut events = stack.plate_events(camera).await;
     stack.until_subscribed(&analytic, camera).await;
 
@@ -431,7 +461,7 @@ async fn a_settings_change_applies_without_restart() {
             },
         )
         .await;
-    let mut analytic = stack.start_analytic(Partition::single()).await;
+    let mut analytic = stack.start_analytic().await;
     let mut events = stack.plate_events(camera).await;
     stack.until_subscribed(&analytic, camera).await;
 
@@ -500,7 +530,7 @@ async fn malformed_messages_are_counted_and_skipped() {
             },
         )
         .await;
-    let mut analytic = stack.start_analytic(Partition::single()).await;
+    let mut analytic = stack.start_analytic().await;
     let mut events = stack.plate_events(camera).await;
     stack.until_subscribed(&analytic, camera).await;
 
@@ -548,24 +578,15 @@ async fn malformed_messages_are_counted_and_skipped() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_publishes_lost_for_open_tracks_and_partitions_split_cameras() {
+async fn the_last_replica_ends_open_tracks_at_shutdown_and_skips_cameras_leased_elsewhere() {
     let stack = Stack::start().await;
-    // Two cameras owned by different replicas of two.
     let (mine, theirs) = ("dock-a", "dock-b");
-    let owner = |camera: &str| (fnv1a_64(camera.as_bytes()) % 2) as u32;
-    let theirs = if owner(theirs) != owner(mine) {
-        theirs
-    } else {
-        "dock-c"
-    };
-    assert_ne!(
-        owner(mine),
-        owner(theirs),
-        "pick camera ids with different owners"
-    );
     for camera in [mine, theirs] {
         stack.add_camera(camera).await;
     }
+    // Another replica's lease on `theirs`, but no live member: this replica
+    // is the last one, and must end its tracks itself at shutdown.
+    stack.lease_camera_elsewhere(theirs, "gone-replica").await;
     // Default timeout (5 s) and more: only the shutdown can end the track.
     stack
         .set_analytic(
@@ -577,8 +598,7 @@ async fn shutdown_publishes_lost_for_open_tracks_and_partitions_split_cameras() 
             },
         )
         .await;
-    let partition = Partition::new(owner(mine), 2).expect("valid partition");
-    let mut analytic = stack.start_analytic(partition).await;
+    let mut analytic = stack.start_analytic().await;
     let mut mine_events = stack.plate_events(mine).await;
     let mut theirs_events = stack.plate_events(theirs).await;
     stack.until_subscribed(&analytic, mine).await;
@@ -603,10 +623,7 @@ async fn shutdown_publishes_lost_for_open_tracks_and_partitions_split_cameras() 
     let (detect, _, _) = mine_events.next().await;
     assert_eq!(detect.kind(), PlateEventKind::Detect);
     let body = analytic.metrics().await;
-    assert_eq!(
-        metric(&body, "anpr_analytic_frames_other_partition_total"),
-        2.0
-    );
+    assert_eq!(metric(&body, "anpr_analytic_frames_not_owned_total"), 2.0);
     assert_eq!(metric(&body, "anpr_analytic_open_tracks"), 1.0);
 
     analytic.stop().await;
@@ -616,13 +633,92 @@ async fn shutdown_publishes_lost_for_open_tracks_and_partitions_split_cameras() 
     assert_eq!(lost.plate_text, "DOCK77");
     assert_eq!(lost.read_count, 2);
     assert_eq!(msg_id.as_deref(), Some(lost.event_id.as_str()));
-    // The other replica's camera produced nothing here.
+    // The camera leased elsewhere produced nothing here.
     assert!(
         tokio::time::timeout(Duration::from_millis(200), theirs_events.next())
             .await
             .is_err(),
-        "events for a camera of another partition"
+        "events for a camera leased by another replica"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_taking_a_camera_over_continues_its_open_track() {
+    let stack = Stack::start().await;
+    let camera = "gate-9";
+    stack.add_camera(camera).await;
+    stack
+        .set_analytic(
+            camera,
+            AnalyticSettings {
+                skip_first_reads: Some(0),
+                lost_timeout_ms: Some(1_500),
+                ..AnalyticSettings::default()
+            },
+        )
+        .await;
+    let mut first = stack.start_analytic_named("first").await;
+    let mut events = stack.plate_events(camera).await;
+    stack.until_subscribed(&first, camera).await;
+    let mut sequence = 100;
+    let mut read = |stack_frame: &mut Vec<anpr_common::proto::FrameReads>| {
+        sequence += 1;
+        stack_frame.push(frame_reads(camera, sequence, &[("GATE99", 0.9)]));
+    };
+    let mut frames = Vec::new();
+    for _ in 0..3 {
+        read(&mut frames);
+    }
+    for frame in frames.drain(..) {
+        stack
+            .publish_frame(camera, &frame, async_nats::HeaderMap::new())
+            .await;
+    }
+    let (detect, _, _) = events.next().await;
+    assert_eq!(detect.kind(), PlateEventKind::Detect);
+
+    // A second replica joins (it gets no camera: one camera, already held),
+    // then the first stops: it hands the open track over instead of ending it.
+    let second = stack.start_analytic_named("second").await;
+    first.stop().await;
+    // The plate is still in view: the second replica's reads continue the
+    // same track once it holds the camera.
+    let deadline = Instant::now() + DEADLINE;
+    while metric(
+        &second.metrics().await,
+        "anpr_analytic_tracks_resumed_total",
+    ) < 1.0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the second replica never took the track over"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for _ in 0..3 {
+        read(&mut frames);
+    }
+    for frame in frames.drain(..) {
+        stack
+            .publish_frame(camera, &frame, async_nats::HeaderMap::new())
+            .await;
+    }
+    // No second Detect: the next event is the track's Lost, from the second
+    // replica, after the timeout.
+    let (lost, msg_id, _) = events.next().await;
+    assert_eq!(lost.kind(), PlateEventKind::Lost, "got {lost:?}");
+    assert_eq!(lost.track_id, detect.track_id);
+    assert_eq!(lost.plate_text, "GATE99");
+    assert_eq!(msg_id.as_deref(), Some(lost.event_id.as_str()));
+    assert_ne!(lost.event_id, detect.event_id);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), events.next())
+            .await
+            .is_err(),
+        "more events than one Detect and one Lost"
+    );
+    let body = second.metrics().await;
+    assert_eq!(metric(&body, "anpr_analytic_open_tracks"), 0.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -640,7 +736,7 @@ async fn the_flush_retries_until_nats_is_back() {
             },
         )
         .await;
-    let mut analytic = stack.start_analytic(Partition::single()).await;
+    let mut analytic = stack.start_analytic().await;
     let mut events = stack.plate_events(camera).await;
     stack.until_subscribed(&analytic, camera).await;
     let frame = frame_reads(camera, 1, &[("EXIT55", 0.9)]);

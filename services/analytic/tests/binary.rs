@@ -19,16 +19,16 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
 }
 
 #[test]
-fn a_partition_outside_the_replica_count_is_refused() {
+fn a_lease_ttl_out_of_range_is_refused_naming_the_flag() {
     let output = Command::new(env!("CARGO_BIN_EXE_anpr-analytic"))
-        .args(["--partition", "2", "--partitions", "2"])
+        .args(["--lease-ttl-ms", "10"])
         .env("LOG_FORMAT", "text")
         .output()
         .expect("running anpr-analytic");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("--partition must be below --partitions (2), got 2"),
+        stderr.contains("--lease-ttl-ms") && stderr.contains("1000..=600000"),
         "{stderr}"
     );
 }

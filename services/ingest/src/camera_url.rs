@@ -5,8 +5,11 @@
 //! - `file:///path/clip.mp4` (or `.ts`, anything FFmpeg demuxes): a recorded
 //!   clip; `file:///path/dir`: a folder of JPEGs, published in name order.
 //!   Options in the query: `loop=true|false` (default false) and
-//!   `rate=native|fast` (default native: real-time pacing; fast: as fast as
-//!   the pipeline goes).
+//!   `rate=native|fast|live` (default native: real-time pacing; fast: as fast
+//!   as the pipeline goes; live, clips only, with `epoch=<unix ms>`: looped
+//!   and played as a live camera that started the clip at `epoch`, so that
+//!   whoever opens it, whenever, sees the scene the wall clock is at — what
+//!   a replica taking a camera over sees of a real one).
 
 use std::path::PathBuf;
 
@@ -20,6 +23,9 @@ pub enum Rate {
     Native,
     /// As fast as decoding and publishing allow.
     Fast,
+    /// Looped and anchored to the wall clock: pass `k` of the clip starts at
+    /// `epoch + k × length` (Unix milliseconds).
+    Live { epoch_ms: u64 },
 }
 
 /// Where a camera's pictures come from.
@@ -55,8 +61,14 @@ pub enum UrlError {
     NoHost,
     #[error("file:// URL must be an absolute local path")]
     BadPath,
-    #[error("unknown file source option {0:?} (known: loop, rate)")]
+    #[error("unknown file source option {0:?} (known: loop, rate, epoch)")]
     UnknownOption(String),
+    #[error(
+        "file source option rate=live needs epoch=<unix milliseconds>, and epoch needs rate=live"
+    )]
+    LiveWithoutEpoch,
+    #[error("file source option loop=false cannot be combined with rate=live")]
+    LiveNotLooped,
     #[error("file source option {key} must be {allowed}, got {value:?}")]
     BadOption {
         key: &'static str,
@@ -82,14 +94,16 @@ pub fn parse(raw: &str) -> Result<SourceSpec, UrlError> {
         }
         "rtsps" => Err(UrlError::Rtsps),
         "file" => {
-            let mut looped = false;
+            let mut looped = None;
             let mut rate = Rate::Native;
+            let mut live = false;
+            let mut epoch_ms = None;
             for (key, value) in url.query_pairs() {
                 match key.as_ref() {
                     "loop" => {
                         looped = match value.as_ref() {
-                            "true" | "1" | "yes" => true,
-                            "false" | "0" | "no" => false,
+                            "true" | "1" | "yes" => Some(true),
+                            "false" | "0" | "no" => Some(false),
                             _ => {
                                 return Err(UrlError::BadOption {
                                     key: "loop",
@@ -103,14 +117,25 @@ pub fn parse(raw: &str) -> Result<SourceSpec, UrlError> {
                         rate = match value.as_ref() {
                             "native" => Rate::Native,
                             "fast" => Rate::Fast,
+                            "live" => {
+                                live = true;
+                                Rate::Native
+                            }
                             _ => {
                                 return Err(UrlError::BadOption {
                                     key: "rate",
-                                    allowed: "native or fast",
+                                    allowed: "native, fast or live",
                                     value: value.into_owned(),
                                 })
                             }
                         }
+                    }
+                    "epoch" => {
+                        epoch_ms = Some(value.parse::<u64>().map_err(|_| UrlError::BadOption {
+                            key: "epoch",
+                            allowed: "Unix time in milliseconds",
+                            value: value.to_string(),
+                        })?)
                     }
                     other => return Err(UrlError::UnknownOption(other.to_string())),
                 }
@@ -120,6 +145,16 @@ pub fn parse(raw: &str) -> Result<SourceSpec, UrlError> {
             if path.parent().is_none() {
                 return Err(UrlError::BadPath);
             }
+            if live {
+                let epoch_ms = epoch_ms.ok_or(UrlError::LiveWithoutEpoch)?;
+                if looped == Some(false) {
+                    return Err(UrlError::LiveNotLooped);
+                }
+                rate = Rate::Live { epoch_ms };
+            } else if epoch_ms.is_some() {
+                return Err(UrlError::LiveWithoutEpoch);
+            }
+            let looped = looped.unwrap_or(live);
             Ok(SourceSpec::File { path, looped, rate })
         }
         other => Err(UrlError::Scheme(other.to_string())),
@@ -217,6 +252,28 @@ mod tests {
                 allowed: "true or false",
                 value: "maybe".into()
             })
+        );
+        assert_eq!(
+            parse("file:///data/a.ts?rate=live&epoch=1764400000000").expect("valid"),
+            SourceSpec::File {
+                path: PathBuf::from("/data/a.ts"),
+                looped: true,
+                rate: Rate::Live {
+                    epoch_ms: 1_764_400_000_000
+                },
+            }
+        );
+        assert_eq!(
+            parse("file:///data/a.ts?rate=live"),
+            Err(UrlError::LiveWithoutEpoch)
+        );
+        assert_eq!(
+            parse("file:///data/a.ts?epoch=5"),
+            Err(UrlError::LiveWithoutEpoch)
+        );
+        assert_eq!(
+            parse("file:///data/a.ts?rate=live&epoch=5&loop=false"),
+            Err(UrlError::LiveNotLooped)
         );
         assert!(matches!(
             parse("file:///data/a.ts?rate=slow"),

@@ -1,5 +1,5 @@
-//! Camera ingest: one worker per enabled camera (of this replica's
-//! partition) pulls RTSP video (or a file), decodes every frame with FFmpeg,
+//! Camera ingest: one worker per enabled camera (that this replica holds the
+//! lease of) pulls RTSP video (or a file), decodes every frame with FFmpeg,
 //! samples the camera's `sample_fps`, encodes JPEGs with libjpeg-turbo and
 //! publishes them as `Frame`s on `anpr.v1.frames.<camera>`, with a trace per
 //! frame. Each worker reports a `CameraStatus` to the `anpr_camera_status`

@@ -1,7 +1,7 @@
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anpr_common::bus::NatsArgs;
-use anpr_common::partition::Partition;
 use anpr_ingest::service::{self, Options, DEFAULT_JPEG_QUALITY};
 use anpr_ingest::source::RtspTransport;
 use anyhow::Context;
@@ -24,12 +24,19 @@ struct Args {
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "ANPR_HTTP_LISTEN", default_value = "0.0.0.0:9090")]
     http_listen: SocketAddr,
-    /// This replica's index among --partitions (a StatefulSet ordinal).
-    #[arg(long, env = "ANPR_PARTITION", default_value_t = 0)]
-    partition: u32,
-    /// Number of replicas sharing the cameras.
-    #[arg(long, env = "ANPR_PARTITIONS", default_value_t = 1)]
-    partitions: u32,
+    /// This replica's name in camera leases and statuses; unique among the
+    /// replicas (on Kubernetes: the pod name). Default: the host name and a
+    /// random suffix.
+    #[arg(long, env = "ANPR_INSTANCE")]
+    instance: Option<String>,
+    /// Lease TTL in milliseconds: the cameras of a replica that died are
+    /// read again by the others within about this time.
+    #[arg(long, env = "ANPR_LEASE_TTL_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1_000..=600_000))]
+    lease_ttl_ms: u64,
+    /// Most cameras this replica reads; 0 for no limit.
+    #[arg(long, env = "ANPR_MAX_CAMERAS", default_value_t = 0)]
+    max_cameras: usize,
     /// How RTP travels from the cameras: interleaved in the RTSP TCP
     /// connection, or over UDP (experimental in the RTSP library).
     #[arg(long, env = "ANPR_RTSP_TRANSPORT", value_enum, default_value_t = RtspTransport::Tcp)]
@@ -44,11 +51,14 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let _telemetry = anpr_common::telemetry::init("anpr-ingest")?;
-    let partition = Partition::new(args.partition, args.partitions)?;
     let shutdown = anpr_common::shutdown::on_signal().context("installing signal handlers")?;
     let mut options = Options::new(args.nats, args.config_url);
     options.http_listen = args.http_listen;
-    options.partition = partition;
+    if let Some(instance) = args.instance.as_deref() {
+        options.instance = anpr_common::lease::sanitize_instance(instance);
+    }
+    options.lease_ttl = Duration::from_millis(args.lease_ttl_ms);
+    options.max_cameras = args.max_cameras;
     options.rtsp_transport = args.rtsp_transport;
     options.jpeg_quality = args.jpeg_quality;
     let running = service::start(options, shutdown)

@@ -1,5 +1,6 @@
 //! The NATS side of ingest: connects, opens the status bucket, follows the
-//! configuration and runs the camera workers of this replica's partition.
+//! configuration, holds leases on its share of the cameras (`anpr_common::lease`)
+//! and runs a camera worker for each camera it holds.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use std::time::Duration;
 use anpr_common::bus::{self, BucketSpec, BusError, NatsArgs};
 use anpr_common::config_watch::ConfigWatch;
 use anpr_common::health::{self, Readiness};
-use anpr_common::partition::Partition;
+use anpr_common::lease::{self, CameraLeases, LeaseOptions};
 use anpr_common::subjects;
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
@@ -18,7 +19,7 @@ use crate::metrics::Metrics;
 use crate::source::{DefaultOpener, RtspTransport, SourceOpener};
 use crate::status::STATUS_INTERVAL;
 use crate::supervisor;
-use crate::worker::{Shared, WorkerOptions, WATCHDOG};
+use crate::worker::{BusyCameras, Shared, WorkerOptions, WATCHDOG};
 
 /// Name of this client on the NATS server.
 const CLIENT_NAME: &str = "anpr-ingest";
@@ -33,8 +34,11 @@ pub struct Options {
     pub config_url: String,
     /// Address of /healthz, /readyz and /metrics (default `0.0.0.0:9090`).
     pub http_listen: SocketAddr,
-    /// This replica's share of the cameras (default: all).
-    pub partition: Partition,
+    /// Longest time the cameras of a replica that died stay unread before
+    /// another replica takes them (default 10 s).
+    pub lease_ttl: Duration,
+    /// Most cameras this replica reads (default 0: no limit).
+    pub max_cameras: usize,
     /// RTP over the RTSP connection (default) or UDP.
     pub rtsp_transport: RtspTransport,
     /// JPEG quality 1-100 (default 85).
@@ -43,7 +47,8 @@ pub struct Options {
     pub status_interval: Duration,
     /// A camera with no frame for this long is reconnected (default 5 s).
     pub watchdog: Duration,
-    /// Name of this replica in camera statuses (default: the host name).
+    /// Name of this replica in leases and camera statuses, unique among the
+    /// replicas (default: the host name and a random suffix).
     pub instance: String,
     /// Opens camera sources (default: RTSP, clips and JPEG folders).
     pub opener: Arc<dyn SourceOpener>,
@@ -55,7 +60,8 @@ impl std::fmt::Debug for Options {
             .field("nats", &self.nats)
             .field("config_url", &self.config_url)
             .field("http_listen", &self.http_listen)
-            .field("partition", &self.partition)
+            .field("lease_ttl", &self.lease_ttl)
+            .field("max_cameras", &self.max_cameras)
             .field("rtsp_transport", &self.rtsp_transport)
             .field("jpeg_quality", &self.jpeg_quality)
             .field("status_interval", &self.status_interval)
@@ -73,26 +79,16 @@ impl Options {
             nats,
             config_url: config_url.into(),
             http_listen: SocketAddr::from(([0, 0, 0, 0], 9090)),
-            partition: Partition::single(),
+            lease_ttl: lease::DEFAULT_LEASE_TTL,
+            max_cameras: 0,
             rtsp_transport: RtspTransport::Tcp,
             jpeg_quality: DEFAULT_JPEG_QUALITY,
             status_interval: STATUS_INTERVAL,
             watchdog: WATCHDOG,
-            instance: host_name(),
+            instance: lease::default_instance(),
             opener: Arc::new(DefaultOpener),
         }
     }
-}
-
-/// The host name (the pod name on Kubernetes), for camera statuses.
-pub fn host_name() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|name| name.trim().to_string())
-        .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| CLIENT_NAME.to_string())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +107,8 @@ pub enum ServiceError {
     },
     #[error(transparent)]
     Bus(#[from] BusError),
+    #[error(transparent)]
+    Lease(#[from] lease::LeaseError),
     #[error("service task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
 }
@@ -224,8 +222,29 @@ async fn serve(
         _ = shutdown.cancelled() => return Ok(()),
         loaded = watch.loaded() => if loaded.is_none() { return Ok(()) },
     }
+    let busy = BusyCameras::default();
+    let leases = {
+        let watch = watch.clone();
+        let candidates = Arc::new(move || supervisor::enabled_cameras(&watch.current()));
+        let options = LeaseOptions {
+            bucket: subjects::INGEST_LEASE_BUCKET,
+            instance: options.instance.clone(),
+            ttl: options.lease_ttl,
+            capacity: options.max_cameras,
+            replicas: options.nats.replicas,
+        };
+        let in_use = {
+            let busy = busy.clone();
+            Arc::new(move || busy.cameras()) as lease::CameraSet
+        };
+        match CameraLeases::start(js.clone(), options, candidates, Some(in_use), &shutdown).await {
+            Ok(leases) => leases,
+            Err(lease::LeaseError::Cancelled { .. }) => return Ok(()),
+            Err(error) => return Err(error.into()),
+        }
+    };
     readiness.set(true);
-    tracing::info!(partition = ?options.partition, instance = %options.instance, "ingest ready");
+    tracing::info!(instance = %options.instance, max_cameras = options.max_cameras, "ingest ready");
 
     // Readiness follows the NATS connection from here on.
     let readiness_task = {
@@ -256,9 +275,13 @@ async fn serve(
             watchdog: options.watchdog,
         },
         opener: options.opener.clone(),
+        busy,
     });
-    supervisor::supervise(shared, watch, options.partition, shutdown).await;
+    supervisor::supervise(shared, watch, leases.owned(), shutdown).await;
     readiness.set(false);
+    // Only now that every worker has stopped may another replica start
+    // reading these cameras.
+    leases.release_all().await;
     let _ = readiness_task.await;
     bus::at_shutdown("flushing the last frames", client.flush()).await;
     tracing::info!("ingest stopped");

@@ -1,17 +1,18 @@
-//! Starts, restarts and stops one worker per enabled camera of this
-//! replica's partition as the configuration changes, without a restart of
-//! the process.
+//! Starts, restarts and stops one worker per enabled camera this replica
+//! holds the lease of, as the configuration and the leases change, without a
+//! restart of the process.
 //!
 //! A worker is restarted when anything it depends on changes (see
 //! [`CameraSpec`]). Deleting or disabling a camera stops its worker and
-//! removes its status and metrics.
+//! removes its status and metrics; a camera whose lease moved to another
+//! replica stops here and keeps its status, which the new holder writes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use anpr_common::config_watch::{ConfigState, ConfigWatch};
-use anpr_common::partition::Partition;
 use futures::StreamExt as _;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -23,22 +24,36 @@ struct Running {
     task: JoinHandle<()>,
 }
 
-/// The cameras this replica should run, by id.
-pub fn wanted_cameras(state: &ConfigState, partition: &Partition) -> BTreeMap<String, CameraSpec> {
+/// The cameras that should be read by some replica: the enabled ones.
+pub fn enabled_cameras(state: &ConfigState) -> BTreeSet<String> {
     state
         .cameras
         .values()
         .filter(|camera| camera.enabled.unwrap_or(true))
-        .filter(|camera| partition.owns(&camera.id))
+        .map(|camera| camera.id.clone())
+        .collect()
+}
+
+/// The cameras this replica should run, by id: enabled and leased here.
+pub fn wanted_cameras(
+    state: &ConfigState,
+    owned: &BTreeSet<String>,
+) -> BTreeMap<String, CameraSpec> {
+    state
+        .cameras
+        .values()
+        .filter(|camera| camera.enabled.unwrap_or(true))
+        .filter(|camera| owned.contains(&camera.id))
         .map(|camera| (camera.id.clone(), CameraSpec::from_camera(camera)))
         .collect()
 }
 
-/// Follows the configuration until `shutdown`, then stops every worker.
+/// Follows the configuration and the leases until `shutdown`, then stops
+/// every worker.
 pub async fn supervise(
     shared: Arc<Shared>,
     mut config: ConfigWatch,
-    partition: Partition,
+    mut owned: watch::Receiver<BTreeSet<String>>,
     shutdown: CancellationToken,
 ) {
     let mut running: BTreeMap<String, Running> = BTreeMap::new();
@@ -46,24 +61,19 @@ pub async fn supervise(
         _ = shutdown.cancelled() => return,
         state = config.loaded() => match state { Some(state) => state, None => return },
     };
-    remove_stale_statuses(&shared, &state, &partition).await;
+    remove_stale_statuses(&shared, &state).await;
     loop {
-        reconcile(
-            &shared,
-            &config,
-            &partition,
-            &state,
-            &mut running,
-            &shutdown,
-        );
+        let leased = owned.borrow_and_update().clone();
+        reconcile(&shared, &config, &leased, &state, &mut running, &shutdown);
         shared
             .metrics
             .workers
             .set(i64::try_from(running.len()).unwrap_or(i64::MAX));
-        state = tokio::select! {
+        tokio::select! {
             _ = shutdown.cancelled() => break,
-            changed = config.changed() => match changed { Some(state) => state, None => break },
-        };
+            changed = config.changed() => match changed { Some(next) => state = next, None => break },
+            changed = owned.changed() => if changed.is_err() { break },
+        }
     }
     for (_, worker) in std::mem::take(&mut running) {
         worker.stop.cancel();
@@ -73,8 +83,8 @@ pub async fn supervise(
 }
 
 /// Statuses left by cameras deleted or disabled while no ingest ran.
-async fn remove_stale_statuses(shared: &Shared, state: &ConfigState, partition: &Partition) {
-    let wanted = wanted_cameras(state, partition);
+async fn remove_stale_statuses(shared: &Shared, state: &ConfigState) {
+    let enabled = enabled_cameras(state);
     let mut keys = match shared.status_kv.keys().await {
         Ok(keys) => keys,
         Err(error) => {
@@ -85,7 +95,7 @@ async fn remove_stale_statuses(shared: &Shared, state: &ConfigState, partition: 
     let mut stale = Vec::new();
     while let Some(key) = keys.next().await {
         match key {
-            Ok(key) if partition.owns(&key) && !wanted.contains_key(&key) => stale.push(key),
+            Ok(key) if !enabled.contains(&key) => stale.push(key),
             Ok(_) => {}
             Err(error) => {
                 tracing::debug!(%error, "listing camera statuses failed");
@@ -103,12 +113,12 @@ async fn remove_stale_statuses(shared: &Shared, state: &ConfigState, partition: 
 fn reconcile(
     shared: &Arc<Shared>,
     config: &ConfigWatch,
-    partition: &Partition,
+    owned: &BTreeSet<String>,
     state: &ConfigState,
     running: &mut BTreeMap<String, Running>,
     shutdown: &CancellationToken,
 ) {
-    let wanted = wanted_cameras(state, partition);
+    let wanted = wanted_cameras(state, owned);
     let stale: Vec<String> = running
         .iter()
         .filter(|(id, worker)| wanted.get(*id) != Some(&worker.spec))
@@ -124,15 +134,14 @@ fn reconcile(
         if removed {
             let shared = shared.clone();
             let config = config.clone();
-            let partition = *partition;
             // In the background: a worker finishing its last frames must not
             // hold up the other cameras.
             tokio::spawn(async move {
                 let _ = worker.task.await;
-                let still_unwanted =
-                    !wanted_cameras(&config.current(), &partition).contains_key(&id);
-                if still_unwanted {
-                    shared.metrics.camera(&id).remove();
+                shared.metrics.camera(&id).remove();
+                // The status goes with the camera; a camera that moved to
+                // another replica keeps it (the new holder writes it).
+                if !enabled_cameras(&config.current()).contains(&id) {
                     if let Err(error) = shared.status_kv.delete(&id).await {
                         tracing::debug!(camera = %id, %error, "removing the status of a removed camera failed");
                     }
@@ -174,7 +183,7 @@ mod tests {
     use anpr_common::proto::Camera;
 
     #[test]
-    fn only_enabled_cameras_of_this_partition_run() {
+    fn only_enabled_cameras_leased_here_run() {
         let mut state = ConfigState::default();
         for (id, enabled) in [("a", None), ("b", Some(false)), ("c", Some(true))] {
             state.cameras.insert(
@@ -186,13 +195,12 @@ mod tests {
                 },
             );
         }
-        let all = wanted_cameras(&state, &Partition::single());
-        assert_eq!(all.keys().collect::<Vec<_>>(), ["a", "c"]);
-        let halves: Vec<_> = (0..2)
-            .map(|i| Partition::new(i, 2).expect("valid"))
-            .map(|p| wanted_cameras(&state, &p))
-            .collect();
-        assert_eq!(halves[0].len() + halves[1].len(), 2);
-        assert!(halves[0].keys().all(|id| !halves[1].contains_key(id)));
+        assert_eq!(
+            enabled_cameras(&state).into_iter().collect::<Vec<_>>(),
+            ["a", "c"]
+        );
+        let leased: BTreeSet<String> = ["a", "b"].iter().map(|s| s.to_string()).collect();
+        let wanted = wanted_cameras(&state, &leased);
+        assert_eq!(wanted.keys().collect::<Vec<_>>(), ["a"]);
     }
 }

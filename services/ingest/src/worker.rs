@@ -62,6 +62,53 @@ pub struct Shared {
     pub metrics: Metrics,
     pub options: WorkerOptions,
     pub opener: Arc<dyn SourceOpener>,
+    /// Cameras with a worker running or finishing here.
+    pub busy: BusyCameras,
+}
+
+/// Cameras whose worker has not finished yet: their leases are not let go
+/// before, so that the next replica never reads a camera this one still
+/// reads.
+#[derive(Debug, Clone, Default)]
+pub struct BusyCameras(Arc<std::sync::Mutex<std::collections::BTreeMap<String, usize>>>);
+
+impl BusyCameras {
+    /// Marks `camera` busy until the guard is dropped.
+    fn enter(&self, camera: &str) -> BusyGuard {
+        if let Ok(mut busy) = self.0.lock() {
+            *busy.entry(camera.to_string()).or_default() += 1;
+        }
+        BusyGuard {
+            busy: self.clone(),
+            camera: camera.to_string(),
+        }
+    }
+
+    /// The busy cameras now.
+    pub fn cameras(&self) -> std::collections::BTreeSet<String> {
+        self.0
+            .lock()
+            .map(|busy| busy.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+struct BusyGuard {
+    busy: BusyCameras,
+    camera: String,
+}
+
+impl Drop for BusyGuard {
+    fn drop(&mut self) {
+        if let Ok(mut busy) = self.busy.0.lock() {
+            if let Some(count) = busy.get_mut(&self.camera) {
+                *count -= 1;
+                if *count == 0 {
+                    busy.remove(&self.camera);
+                }
+            }
+        }
+    }
 }
 
 /// The settings of a camera that its worker depends on. Any change restarts
@@ -108,6 +155,7 @@ enum Outcome {
 
 /// Runs the camera until `stop`.
 pub async fn run(shared: Arc<Shared>, spec: CameraSpec, stop: CancellationToken) {
+    let _busy = shared.busy.enter(&spec.id);
     let metrics = shared.metrics.camera(&spec.id);
     let board = Arc::new(StatusBoard::new(&shared.options.instance));
     let status_stop = CancellationToken::new();

@@ -61,7 +61,19 @@ impl Services {
         args: &[String],
         env: &[(&str, String)],
     ) -> anyhow::Result<()> {
-        let program = find_bin_in(&self.bin_dir, name)?;
+        self.start_as(name, name, args, env)
+    }
+
+    /// Starts the binary `binary`, known here as `name` (one of several
+    /// replicas of a service).
+    pub fn start_as(
+        &mut self,
+        name: &str,
+        binary: &str,
+        args: &[String],
+        env: &[(&str, String)],
+    ) -> anyhow::Result<()> {
+        let program = find_bin_in(&self.bin_dir, binary)?;
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let process = no_panic(&format!("starting {name}"), || {
@@ -79,10 +91,22 @@ impl Services {
         args: &[String],
         env: &[(&str, String)],
     ) -> anyhow::Result<u16> {
+        self.start_with_http_as(name, name, args, env)
+    }
+
+    /// [`start_with_http`](Self::start_with_http) for the binary `binary`
+    /// known here as `name`.
+    pub fn start_with_http_as(
+        &mut self,
+        name: &str,
+        binary: &str,
+        args: &[String],
+        env: &[(&str, String)],
+    ) -> anyhow::Result<u16> {
         let http = free_port();
         let mut all = args.to_vec();
         all.extend(["--http-listen".to_string(), format!("127.0.0.1:{http}")]);
-        self.start(name, &all, env)?;
+        self.start_as(name, binary, &all, env)?;
         self.wait_listening(name, http, Duration::from_secs(60))?;
         Ok(http)
     }
@@ -138,6 +162,19 @@ impl Services {
             .find(|(n, _)| n == name)
             .map(|(_, process)| process)
             .with_context(|| format!("no service {name} was started"))
+    }
+
+    /// Kills the service started as `name` at once (SIGKILL: a crash, no
+    /// shutdown work); returns what it printed.
+    pub fn kill(&mut self, name: &str) -> anyhow::Result<String> {
+        let index = self
+            .list
+            .iter()
+            .position(|(n, _)| n == name)
+            .with_context(|| format!("no service {name} was started"))?;
+        let (_, mut process) = self.list.remove(index);
+        process.kill();
+        Ok(process.output())
     }
 
     /// Names of the services, in start order.

@@ -4,6 +4,10 @@
 //! - [`NatsServer`]: a `nats-server` with JetStream on a free loopback port and
 //!   a temporary store, which a test can stop and restart on the same port and
 //!   store (to prove that state survives).
+//! - [`NatsCluster`]: n `nats-server`s with JetStream routed into one cluster
+//!   on free loopback ports, each with its own store; a test can kill one node
+//!   and restart it on the same ports and store (to prove that replicated
+//!   streams survive losing a node and that clients fail over).
 //! - [`ServiceProcess`]: one of our binaries run as a child process with its
 //!   output captured, so tests can wait for log lines and scan them.
 //! - [`rtsp::RtspServer`]: a GStreamer RTSP server looping one video file, as
@@ -13,10 +17,12 @@
 
 pub mod clip;
 mod nats;
+mod nats_cluster;
 mod process;
 pub mod rtsp;
 
 pub use nats::NatsServer;
+pub use nats_cluster::NatsCluster;
 pub use process::ServiceProcess;
 pub use rtsp::RtspServer;
 

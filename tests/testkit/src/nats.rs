@@ -90,16 +90,32 @@ impl Drop for NatsServer {
     }
 }
 
-fn spawn(store: &Path, port: &str, ports_dir: Option<&Path>) -> Child {
+/// A `nats-server` command that logs to `log` and has no stdio: the caller
+/// adds the rest of the arguments.
+pub(crate) fn command(log: &Path) -> Command {
     let mut command = Command::new(binary());
     command
-        .args(["-a", "127.0.0.1", "-p", port, "-js", "-sd"])
-        .arg(store.join("jetstream"))
         .arg("-l")
-        .arg(store.join("nats.log"))
+        .arg(log)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    command
+}
+
+/// The last `lines` lines of a server's log file, for failure messages.
+pub(crate) fn log_tail(log: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(log)
+        .unwrap_or_else(|err| format!("(cannot read {}: {err})", log.display()));
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn spawn(store: &Path, port: &str, ports_dir: Option<&Path>) -> Child {
+    let mut command = command(&store.join("nats.log"));
+    command
+        .args(["-a", "127.0.0.1", "-p", port, "-js", "-sd"])
+        .arg(store.join("jetstream"));
     if let Some(dir) = ports_dir {
         command.arg("--ports_file_dir").arg(dir);
     }

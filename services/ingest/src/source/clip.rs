@@ -5,6 +5,9 @@
 //! frames over a small channel; the channel's back-pressure is what makes
 //! `rate=fast` go exactly as fast as the pipeline. `rate=native` paces the
 //! frames by their timestamps. `loop=true` reopens the file at its end.
+//! `rate=live` anchors the passes to the wall clock (pass `k` starts at
+//! `epoch + k × length`) and joins a pass at the first key frame that is not
+//! already past, as a viewer joins a live camera.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -24,6 +27,39 @@ const READ_AHEAD: usize = 8;
 const MAX_PACING_GAP: MediaMicros = 5_000_000;
 /// Longest single sleep, so a stopped worker's thread notices soon.
 const SLEEP_SLICE: Duration = Duration::from_millis(100);
+/// How late a key frame may be and still start a live pass.
+const LIVE_SLACK: Duration = Duration::from_millis(200);
+
+/// Where the wall clock is in a live clip: when the pass it is in began.
+/// The passes repeat before the epoch too, as a camera shows its scene
+/// before anyone counts.
+pub fn live_pass_begin(epoch: SystemTime, length: Duration, now: SystemTime) -> SystemTime {
+    let length_us = length.as_micros().max(1);
+    let micros = |n: u128| Duration::from_micros(u64::try_from(n).unwrap_or(u64::MAX));
+    match now.duration_since(epoch) {
+        Ok(since) => epoch
+            .checked_add(micros(since.as_micros() / length_us * length_us))
+            .unwrap_or(now),
+        Err(before) => {
+            let passes = before.duration().as_micros().div_ceil(length_us);
+            epoch.checked_sub(micros(passes * length_us)).unwrap_or(now)
+        }
+    }
+}
+
+/// Sleeps until `due` in slices; `false` when the receiver went away.
+fn sleep_until(due: SystemTime, tx: &mpsc::Sender<Result<VideoUnit, SourceError>>) -> bool {
+    while let Ok(wait) = due.duration_since(SystemTime::now()) {
+        if wait.is_zero() {
+            break;
+        }
+        if tx.is_closed() {
+            return false;
+        }
+        std::thread::sleep(wait.min(SLEEP_SLICE));
+    }
+    true
+}
 
 /// Real-time pacing by media timestamps.
 #[derive(Debug, Default, Clone)]
@@ -135,6 +171,13 @@ fn demux(
         }
     };
     let mut pacer = Pacer::default();
+    let live_epoch = match rate {
+        Rate::Live { epoch_ms } => Some(SystemTime::UNIX_EPOCH + Duration::from_millis(epoch_ms)),
+        _ => None,
+    };
+    // The start of the next live pass: the one the clock is in at first,
+    // then one clip length later each time.
+    let mut next_pass: Option<SystemTime> = None;
     loop {
         let mut input = match ffmpeg::format::input(path) {
             Ok(input) => input,
@@ -163,7 +206,32 @@ fn demux(
             }
         }
         pacer.restart();
-        let mut sent = 0u64;
+        let pass_begin = match live_epoch {
+            Some(epoch) => {
+                let length = u64::try_from(input.duration())
+                    .ok()
+                    .filter(|&micros| micros > 0)
+                    .map(Duration::from_micros);
+                let Some(length) = length else {
+                    fail(
+                        &mut info_tx,
+                        SourceError::File(format!(
+                            "{}: rate=live needs a clip of known length",
+                            path.display()
+                        )),
+                    );
+                    return;
+                };
+                let begin =
+                    next_pass.unwrap_or_else(|| live_pass_begin(epoch, length, SystemTime::now()));
+                next_pass = Some(begin + length);
+                Some(begin)
+            }
+            None => None,
+        };
+        let mut joined = false;
+        let mut first_pace: Option<MediaMicros> = None;
+        let mut demuxed = 0u64;
         let mut last_media: MediaMicros = 0;
         for (stream, packet) in input.packets() {
             if stream.index() != index {
@@ -176,7 +244,26 @@ fn demux(
                 .and_then(|ts| to_micros(ts, time_base))
                 .unwrap_or(last_media);
             last_media = media_time;
-            if rate == Rate::Native {
+            demuxed += 1;
+            if let Some(begin) = pass_begin {
+                let pace_at = packet
+                    .dts()
+                    .and_then(|ts| to_micros(ts, time_base))
+                    .unwrap_or(media_time);
+                let origin = *first_pace.get_or_insert(pace_at);
+                let offset = u64::try_from(pace_at - origin).unwrap_or(0);
+                let due = begin + Duration::from_micros(offset);
+                if !joined {
+                    // Join at a key frame that is not already past.
+                    if !packet.is_key() || due + LIVE_SLACK < SystemTime::now() {
+                        continue;
+                    }
+                    joined = true;
+                }
+                if !sleep_until(due, &tx) {
+                    return;
+                }
+            } else if rate == Rate::Native {
                 // Decode order is what arrives; pace by it.
                 let pace_at = packet
                     .dts()
@@ -202,9 +289,8 @@ fn demux(
             if tx.blocking_send(Ok(unit)).is_err() {
                 return;
             }
-            sent += 1;
         }
-        if sent == 0 {
+        if demuxed == 0 {
             fail(
                 &mut info_tx,
                 SourceError::NoVideo(format!("{} has no video frames", path.display())),
@@ -237,6 +323,19 @@ mod tests {
         assert_eq!(pacer.wait(40_000, late), Duration::from_millis(40));
         assert_eq!(pacer.wait(60_000_000, late), Duration::ZERO);
         assert_eq!(pacer.wait(60_100_000, late), Duration::from_millis(100));
+    }
+
+    #[test]
+    fn live_passes_follow_the_wall_clock() {
+        let epoch = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let length = Duration::from_secs(20);
+        let at = |secs: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+        assert_eq!(live_pass_begin(epoch, length, at(1_005)), epoch);
+        assert_eq!(live_pass_begin(epoch, length, at(1_020)), at(1_020));
+        assert_eq!(live_pass_begin(epoch, length, at(1_059)), at(1_040));
+        // Before the epoch the passes repeat backwards.
+        assert_eq!(live_pass_begin(epoch, length, at(995)), at(980));
+        assert_eq!(live_pass_begin(epoch, length, at(980)), at(980));
     }
 
     #[test]

@@ -60,7 +60,7 @@ impl JpegDirSource {
             Rate::Native if sample_fps.is_finite() && sample_fps > 0.0 => {
                 Some(Duration::from_secs_f64(1.0 / f64::from(sample_fps)))
             }
-            Rate::Native => Some(Duration::from_millis(100)),
+            Rate::Native | Rate::Live { .. } => Some(Duration::from_millis(100)),
         };
         Ok(JpegDirSource {
             files,

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::SystemTime;
 
-use crate::camera_url::SourceSpec;
+use crate::camera_url::{Rate, SourceSpec};
 use crate::decode::DecoderSetup;
 use crate::sampler::MediaMicros;
 
@@ -155,6 +155,12 @@ impl SourceOpener for DefaultOpener {
                     let metadata = tokio::fs::metadata(path)
                         .await
                         .map_err(|err| SourceError::File(format!("{}: {err}", path.display())))?;
+                    if metadata.is_dir() && matches!(rate, Rate::Live { .. }) {
+                        return Err(SourceError::File(format!(
+                            "{}: rate=live plays clips, not folders of JPEGs",
+                            path.display()
+                        )));
+                    }
                     if metadata.is_dir() {
                         let source =
                             jpeg_dir::JpegDirSource::open(path, *looped, *rate, params.sample_fps)

@@ -30,6 +30,14 @@
 //!
 //! `--ingest-only` runs no recognizer, analytic or bridge: the benchmark's
 //! subscriber takes the frames, to find ingest's own limit.
+//!
+//! `--replicas 1,2` compares recognizer replica counts instead: a fixed
+//! number of cameras sending more frames than one recognizer reads, and for
+//! each replica count (and each `--recognizer-onnx-threads` value) one
+//! full-pipeline run with that many `anpr-recognizer` processes, which share
+//! the frames through their NATS queue group. It reports frames/s read by
+//! all replicas together, plate events/s at the VMS, and their ratios to
+//! the run with the fewest replicas.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -38,7 +46,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use anpr_common::proto::Frame;
+use anpr_common::proto::{Frame, FrameReads};
 use anpr_e2e::binaries::{find_models_dir, release_dir};
 use anpr_e2e::measure::{
     self, children, clock_ticks_per_second, comm_of, percentile, proc_stat, MachineCpu, Metrics,
@@ -52,11 +60,82 @@ use clap::Parser;
 use prost::Message as _;
 use tokio_stream::StreamExt as _;
 
-/// The section of docs/benchmarks.md this benchmark writes.
-const SECTION: &str = "## Pipeline: N cameras from RTSP to the VMS";
-const RESULTS_BEGIN: &str =
-    "<!-- anpr-bench-pipeline: results from here on are written by --docs; text outside them is kept -->";
-const RESULTS_END: &str = "<!-- anpr-bench-pipeline: end of results -->";
+/// A section of docs/benchmarks.md this benchmark writes: `--docs`
+/// replaces what lies between `begin` and `end`, or adds the section.
+struct DocSection {
+    heading: &'static str,
+    begin: &'static str,
+    end: &'static str,
+    /// The text before the results when the section is new.
+    intro: &'static str,
+}
+
+/// The camera-count sets' section.
+const PIPELINE_DOC: DocSection = DocSection {
+    heading: "## Pipeline: N cameras from RTSP to the VMS",
+    begin: "<!-- anpr-bench-pipeline: results from here on are written by --docs; text outside them is kept -->",
+    end: "<!-- anpr-bench-pipeline: end of results -->",
+    intro: "`anpr-bench-pipeline` (in `tests/e2e`) runs N looped 1280x720 25 fps RTSP cameras \
+            through every service as its own release process and measures ingest's CPU, frame rates and \
+            drops, the recognizer's throughput and the camera-to-VMS latency of plate events.",
+};
+
+/// The replica comparison's section (`--replicas`).
+const REPLICAS_DOC: DocSection = DocSection {
+    heading: "## Recognizer replicas: 1 against 2 on this machine",
+    begin: "<!-- anpr-bench-pipeline --replicas: results from here on are written by --docs; text outside them is kept -->",
+    end: "<!-- anpr-bench-pipeline --replicas: end of results -->",
+    intro: REPLICAS_INTRO,
+};
+
+const REPLICAS_INTRO: &str =
+    "`anpr-bench-pipeline --replicas 1,2` (in `tests/e2e`) runs the full pipeline of the section
+\"Pipeline: N cameras from RTSP to the VMS\" (every service a release process, looped 720p RTSP
+cameras, the VMS simulator) with a fixed number of cameras, once with one `anpr-recognizer`
+process and once with two. The replicas subscribe to the frames (`anpr.v1.frames.>`) in the NATS
+queue group `recognizer`, so NATS hands each frame to one of them; each replica has its own queue
+and workers. By default 6 cameras sample 5 fps each, 30 frames/s, several times what one replica
+reads, so the recognizers are saturated in every run. Cameras are staggered, warm-up 20 s, window
+60 s, analytic settings as in that section. Every replica gets the same `--onnx-threads`, always
+passed, so that the runs compare like with like; `--recognizer-onnx-threads 2,1` runs the
+comparison with 2 threads per replica (the service's default: two replicas then run four
+inference threads on the machine's cores) and with 1 (two replicas then run as many inference
+threads as one replica with 2). Each run is a fresh pipeline.
+
+- **Frames/s offered**: frames ingest published over the window, all cameras together.
+- **Frames/s in / read**: `anpr_recognizer_frames_received_total` and
+  `anpr_recognizer_frames_processed_total` over the window, summed over the replicas, per second;
+  each replica's frames/s read in brackets. **Drops**: `anpr_recognizer_frames_dropped_total` over
+  the window by reason, summed over the replicas.
+- **FrameReads out of capture order**: `FrameReads` of the window that reached the benchmark's NATS
+  subscriber after the `FrameReads` of a later frame of the same camera. The analytic subscribes
+  to the same subject and gets them in the same order. Replicas reading in parallel can finish out
+  of order; one replica with one worker cannot.
+- **Plate events/s, all**: the Detect and Lost Generic Events the VMS simulator recorded whose
+  `timestamp` (the capture time of the frame whose read caused the event) lies in the window, per
+  second of the window: camera to VMS through every service. **Passages' Detect + Lost**: car
+  passages with a Detect plus car passages with a Lost, per second of the window: the events that
+  stand for distinct passages. The difference is mostly **extra events**: a second track for the
+  same passage, with its own Detect and Lost. The clip bounds the useful events: a car passage
+  gives one Detect and one Lost, so the **ceiling** is two events per passage in the window; below
+  it, passages were missed.
+- **Car passages with a Detect**, **Detect latency**, **CPU**, **machine busy** and **other work**
+  as in that section. Recognizer CPU is that of all replicas together.
+- **Ratio**: a run's figure divided by that of the run with the fewest replicas at the same
+  cameras and ONNX threads.";
+
+/// The camera counts of the camera-count sets when `--cameras` is not given.
+const DEFAULT_CAMERAS: [usize; 12] = [1, 2, 4, 8, 12, 16, 20, 24, 32, 40, 48, 64];
+/// The camera count of the replica comparison when `--cameras` is not given.
+const DEFAULT_REPLICA_CAMERAS: usize = 6;
+/// Frames per second per camera in the full pipeline when `--fps` is not given.
+const DEFAULT_FPS: f64 = 2.0;
+/// The same for the replica comparison: 6 cameras at 5 fps offer 30 frames/s,
+/// several times what one or two replicas read on 2 cores.
+const DEFAULT_REPLICA_FPS: f64 = 5.0;
+/// The recognizer's own `--onnx-threads` default, passed explicitly in the
+/// replica comparison when `--recognizer-onnx-threads` is not given.
+const RECOGNIZER_DEFAULT_ONNX_THREADS: usize = 2;
 
 /// Every camera is mapped to the simulator's fixture camera "Gate 1", known
 /// by this bare IP: the mapping is not what is measured.
@@ -88,8 +167,9 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 struct Args {
     /// Camera counts, in order. A run set stops after the first count at
     /// which ingest drops frames, reconnects, or decodes a camera at under
-    /// 96 % of its 25 fps.
-    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 2, 4, 8, 12, 16, 20, 24, 32, 40, 48, 64])]
+    /// 96 % of its 25 fps. Default: 1,2,4,8,12,16,20,24,32,40,48,64; with
+    /// --replicas: 6.
+    #[arg(long, value_delimiter = ',')]
     cameras: Vec<usize>,
     /// Only the ingest-only run set: no recognizer, analytic, bridge or VMS;
     /// the benchmark's NATS subscriber takes the frames.
@@ -98,11 +178,23 @@ struct Args {
     /// Only the full-pipeline run set.
     #[arg(long)]
     full_only: bool,
+    /// Compare these recognizer replica counts (e.g. 1,2) instead of the
+    /// camera-count sets: one full-pipeline run for every camera count of
+    /// --cameras, every value of --recognizer-onnx-threads and every replica
+    /// count, in that nesting. --docs then writes the section "Recognizer
+    /// replicas: 1 against 2 on this machine".
+    #[arg(
+        long,
+        value_delimiter = ',',
+        conflicts_with_all = ["ingest_only", "full_only", "keep_going"]
+    )]
+    replicas: Vec<usize>,
     /// Frames per second each camera sends to recognition in the full
     /// pipeline (the camera's sample rate). The recognizer reads about 5-7
-    /// frames/s on 2 cores, all cameras together.
-    #[arg(long, default_value_t = 2.0)]
-    fps: f64,
+    /// frames/s on 2 cores, all cameras together. Default 2; with
+    /// --replicas 5, so that the recognizers are saturated.
+    #[arg(long)]
+    fps: Option<f64>,
     /// Sample rate per camera in the ingest-only set (the service's default
     /// for a camera is 10).
     #[arg(long, default_value_t = 10.0)]
@@ -124,10 +216,11 @@ struct Args {
     /// own default when not given.
     #[arg(long)]
     recognizer_workers: Option<usize>,
-    /// The recognizer's `--onnx-threads` (threads per model); its own
-    /// default when not given.
-    #[arg(long)]
-    recognizer_onnx_threads: Option<usize>,
+    /// The recognizer's `--onnx-threads` (threads per model, per replica);
+    /// its own default (2) when not given. With --replicas a list (e.g. 2,1),
+    /// each value compared on its own, and always passed: 2 when not given.
+    #[arg(long, value_delimiter = ',')]
+    recognizer_onnx_threads: Vec<usize>,
     /// Run every camera count, also after ingest dropped frames.
     #[arg(long)]
     keep_going: bool,
@@ -138,16 +231,70 @@ struct Args {
     #[arg(long)]
     in_phase: bool,
     /// Write the result tables into this Markdown file (docs/benchmarks.md),
-    /// in the section "Pipeline: N cameras from RTSP to the VMS": between
-    /// its result markers, or as a new section at the end.
+    /// in the section "Pipeline: N cameras from RTSP to the VMS" (with
+    /// --replicas: "Recognizer replicas: 1 against 2 on this machine"):
+    /// between its result markers, or as a new section at the end.
     #[arg(long)]
     docs: Option<PathBuf>,
+}
+
+impl Args {
+    /// Whether this is the replica comparison (`--replicas`).
+    fn replica_mode(&self) -> bool {
+        !self.replicas.is_empty()
+    }
+
+    fn camera_counts(&self) -> Vec<usize> {
+        if !self.cameras.is_empty() {
+            self.cameras.clone()
+        } else if self.replica_mode() {
+            vec![DEFAULT_REPLICA_CAMERAS]
+        } else {
+            DEFAULT_CAMERAS.to_vec()
+        }
+    }
+
+    /// The sample rate per camera of the full pipeline.
+    fn full_fps(&self) -> f64 {
+        self.fps.unwrap_or(if self.replica_mode() {
+            DEFAULT_REPLICA_FPS
+        } else {
+            DEFAULT_FPS
+        })
+    }
+
+    /// The recognizer's `--onnx-threads` of each variant run; `None`: not
+    /// passed (the service's default).
+    fn onnx_thread_variants(&self) -> Vec<Option<usize>> {
+        if !self.replica_mode() {
+            vec![self.recognizer_onnx_threads.first().copied()]
+        } else if self.recognizer_onnx_threads.is_empty() {
+            vec![Some(RECOGNIZER_DEFAULT_ONNX_THREADS)]
+        } else {
+            self.recognizer_onnx_threads
+                .iter()
+                .copied()
+                .map(Some)
+                .collect()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     IngestOnly,
     Full,
+}
+
+/// What one run starts.
+#[derive(Debug, Clone, Copy)]
+struct RunSpec {
+    mode: Mode,
+    cameras: usize,
+    /// `anpr-recognizer` processes (full pipeline only).
+    replicas: usize,
+    /// Their `--onnx-threads`; `None`: the service's default.
+    onnx_threads: Option<usize>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -200,11 +347,16 @@ fn run(args: &Args) -> anyhow::Result<()> {
         context.clip.path.display()
     );
     let mut sets = Vec::new();
-    if !args.full_only {
-        sets.push(run_set(&context, Mode::IngestOnly)?);
-    }
-    if !args.ingest_only {
-        sets.push(run_set(&context, Mode::Full)?);
+    let mut replica_set = None;
+    if args.replica_mode() {
+        replica_set = Some(run_replica_set(&context)?);
+    } else {
+        if !args.full_only {
+            sets.push(run_set(&context, Mode::IngestOnly)?);
+        }
+        if !args.ingest_only {
+            sets.push(run_set(&context, Mode::Full)?);
+        }
     }
     let load_after = measure::load_average();
 
@@ -216,13 +368,19 @@ fn run(args: &Args) -> anyhow::Result<()> {
         load_after,
         args,
         sets,
+        replica_set,
     };
     let markdown = report.markdown();
     println!("{markdown}");
     if let Some(path) = &args.docs {
+        let section = if args.replica_mode() {
+            &REPLICAS_DOC
+        } else {
+            &PIPELINE_DOC
+        };
         let doc =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        std::fs::write(path, replace_results(&doc, &markdown))
+        std::fs::write(path, replace_results(&doc, section, &markdown))
             .with_context(|| format!("writing {}", path.display()))?;
         eprintln!("anpr-bench-pipeline: results written to {}", path.display());
     }
@@ -230,15 +388,18 @@ fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 fn check_args(args: &Args) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        !args.cameras.is_empty(),
-        "--cameras: give at least one count"
-    );
     if let Some(bad) = args.cameras.iter().find(|&&n| n == 0 || n > 99) {
         bail!("--cameras: {bad} is not in 1-99");
     }
+    if let Some(bad) = args.replicas.iter().find(|&&n| n == 0 || n > 8) {
+        bail!("--replicas: {bad} is not in 1-8");
+    }
+    anyhow::ensure!(
+        args.replica_mode() || args.recognizer_onnx_threads.len() <= 1,
+        "--recognizer-onnx-threads: give one value (several only with --replicas)"
+    );
     for (flag, fps) in [
-        ("--fps", args.fps),
+        ("--fps", args.full_fps()),
         ("--ingest-only-fps", args.ingest_only_fps),
     ] {
         anyhow::ensure!(
@@ -247,10 +408,10 @@ fn check_args(args: &Args) -> anyhow::Result<()> {
         );
     }
     anyhow::ensure!(args.window_s >= 10, "--window-s must be at least 10");
-    for (flag, value) in [
-        ("--recognizer-workers", args.recognizer_workers),
-        ("--recognizer-onnx-threads", args.recognizer_onnx_threads),
-    ] {
+    let threads = args.recognizer_onnx_threads.iter().copied();
+    for (flag, value) in std::iter::once(("--recognizer-workers", args.recognizer_workers))
+        .chain(threads.map(|value| ("--recognizer-onnx-threads", Some(value))))
+    {
         if let Some(value) = value {
             anyhow::ensure!(
                 (1..=16).contains(&value),
@@ -338,7 +499,7 @@ impl Bench<'_> {
     fn fps(&self, mode: Mode) -> f64 {
         match mode {
             Mode::IngestOnly => self.args.ingest_only_fps,
-            Mode::Full => self.args.fps,
+            Mode::Full => self.args.full_fps(),
         }
     }
 
@@ -363,13 +524,19 @@ fn run_set(context: &Bench, mode: Mode) -> anyhow::Result<RunSet> {
         runs: Vec::new(),
         stopped: None,
     };
-    for &cameras in &context.args.cameras {
+    for cameras in context.args.camera_counts() {
         eprintln!(
             "anpr-bench-pipeline: {} with {cameras} camera(s) at {} fps each...",
             mode_name(mode),
             set.fps
         );
-        let run = match run_once(context, mode, cameras) {
+        let spec = RunSpec {
+            mode,
+            cameras,
+            replicas: 1,
+            onnx_threads: context.args.onnx_thread_variants()[0],
+        };
+        let run = match run_once(context, spec) {
             Ok(run) => run,
             Err(err) if INTERRUPTED.load(Ordering::SeqCst) => return Err(err),
             Err(err) => {
@@ -399,6 +566,65 @@ fn run_set(context: &Bench, mode: Mode) -> anyhow::Result<RunSet> {
     Ok(set)
 }
 
+/// The replica comparison: full-pipeline runs that differ in the number of
+/// recognizer replicas (and their ONNX threads).
+struct ReplicaSet {
+    fps: f64,
+    runs: Vec<Run>,
+    /// The runs that failed, one line each.
+    failures: Vec<String>,
+}
+
+fn run_replica_set(context: &Bench) -> anyhow::Result<ReplicaSet> {
+    let mut set = ReplicaSet {
+        fps: context.args.full_fps(),
+        runs: Vec::new(),
+        failures: Vec::new(),
+    };
+    for cameras in context.args.camera_counts() {
+        for onnx_threads in context.args.onnx_thread_variants() {
+            for &replicas in &context.args.replicas {
+                let spec = RunSpec {
+                    mode: Mode::Full,
+                    cameras,
+                    replicas,
+                    onnx_threads,
+                };
+                eprintln!(
+                    "anpr-bench-pipeline: {replicas} recognizer replica(s) with {} ONNX threads each, \
+                     {cameras} camera(s) at {} fps each...",
+                    threads_text(onnx_threads),
+                    set.fps
+                );
+                match run_once(context, spec) {
+                    Ok(run) => {
+                        eprintln!("  {}", run.summary());
+                        set.runs.push(run);
+                    }
+                    Err(err) if INTERRUPTED.load(Ordering::SeqCst) => return Err(err),
+                    Err(err) => {
+                        eprintln!("anpr-bench-pipeline: the run failed: {err:#}");
+                        let text = format!("{err:#}");
+                        set.failures.push(format!(
+                            "{cameras} cameras, {} ONNX threads, {replicas} replicas: {}",
+                            threads_text(onnx_threads),
+                            text.lines().next().unwrap_or_default()
+                        ));
+                    }
+                }
+                pause(Duration::from_secs(3))?;
+            }
+        }
+    }
+    Ok(set)
+}
+
+fn threads_text(threads: Option<usize>) -> String {
+    threads
+        .map(|n| n.to_string())
+        .unwrap_or_else(|| "default".into())
+}
+
 fn mode_name(mode: Mode) -> &'static str {
     match mode {
         Mode::IngestOnly => "ingest only",
@@ -418,6 +644,14 @@ struct FrameLog {
     ages_ms: Vec<f64>,
     /// `FrameReads` the recognizer published per camera in the window.
     reads_in_window: BTreeMap<String, u64>,
+    /// Per camera: the latest capture time (Unix ms) of a `FrameReads`
+    /// received so far.
+    latest_read_capture: BTreeMap<String, f64>,
+    /// `FrameReads` in the window whose frame was captured before that of
+    /// an earlier `FrameReads` of the same camera: the order in which the
+    /// analytic, subscribed to the same subject, gets them too. Recognizer
+    /// replicas (or workers) reading in parallel can finish out of order.
+    reads_out_of_order: u64,
     malformed: u64,
 }
 
@@ -460,9 +694,23 @@ async fn subscribe_frames(
             let Some(camera) = anpr_common::subjects::camera_of(message.subject.as_str()) else {
                 continue;
             };
+            let capture_ms = FrameReads::decode(message.payload.as_ref())
+                .ok()
+                .and_then(|reads| reads.capture_time)
+                .map(|t| t.seconds as f64 * 1000.0 + f64::from(t.nanos) / 1e6);
             let Ok(mut log) = reads_log.lock() else { break };
+            let mut out_of_order = false;
+            if let Some(capture_ms) = capture_ms {
+                let latest = log
+                    .latest_read_capture
+                    .entry(camera.to_string())
+                    .or_insert(capture_ms);
+                out_of_order = capture_ms < *latest;
+                *latest = latest.max(capture_ms);
+            }
             if log.measuring {
                 *log.reads_in_window.entry(camera.to_string()).or_default() += 1;
+                log.reads_out_of_order += u64::from(out_of_order);
             }
         }
     });
@@ -556,7 +804,8 @@ struct Snapshot {
     cpu: BTreeMap<u32, (&'static str, u64)>,
     machine: MachineCpu,
     ingest: Metrics,
-    recognizer: Option<Metrics>,
+    /// One per recognizer replica, in start order.
+    recognizers: Vec<Metrics>,
 }
 
 /// Which part of the benchmark a child process is, by its name.
@@ -580,7 +829,7 @@ fn role_of(comm: &str, cmdline: &str) -> Option<&'static str> {
     .map(|(_, role)| role)
 }
 
-fn snapshot(ingest_http: u16, recognizer_http: Option<u16>) -> anyhow::Result<Snapshot> {
+fn snapshot(ingest_http: u16, recognizer_http: &[u16]) -> anyhow::Result<Snapshot> {
     let at = Instant::now();
     let wall_ms = unix_millis(SystemTime::now());
     let mut cpu = BTreeMap::new();
@@ -597,24 +846,32 @@ fn snapshot(ingest_http: u16, recognizer_http: Option<u16>) -> anyhow::Result<Sn
     let ingest = Metrics::parse(
         &http_get(ingest_http, "/metrics").context("reading anpr-ingest's /metrics")?,
     );
-    let recognizer = match recognizer_http {
-        Some(port) => Some(Metrics::parse(
-            &http_get(port, "/metrics").context("reading anpr-recognizer's /metrics")?,
-        )),
-        None => None,
-    };
+    let recognizers = recognizer_http
+        .iter()
+        .enumerate()
+        .map(|(index, &port)| {
+            http_get(port, "/metrics")
+                .map(|text| Metrics::parse(&text))
+                .with_context(|| format!("reading /metrics of recognizer replica {}", index + 1))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(Snapshot {
         at,
         wall_ms,
         cpu,
         machine,
         ingest,
-        recognizer,
+        recognizers,
     })
 }
 
 /// Fails when a process of the run exited (a zombie, not yet reaped, or gone).
-fn check_alive(stack: &Stack, expected: &[&'static str], cameras: usize) -> anyhow::Result<()> {
+fn check_alive(
+    stack: &Stack,
+    expected: &[&'static str],
+    cameras: usize,
+    replicas: usize,
+) -> anyhow::Result<()> {
     let running: Vec<&'static str> = children()
         .into_iter()
         .filter(|child| child.stat.state != 'Z')
@@ -625,6 +882,13 @@ fn check_alive(stack: &Stack, expected: &[&'static str], cameras: usize) -> anyh
         if !running.contains(role) {
             missing.push(role.to_string());
         }
+    }
+    let recognizers = running.iter().filter(|role| **role == "recognizer").count();
+    if expected.contains(&"recognizer") && recognizers < replicas {
+        missing.push(format!(
+            "{} of {replicas} recognizer replicas",
+            replicas - recognizers
+        ));
     }
     let cameras_running = running.iter().filter(|role| **role == "rtsp").count();
     if cameras_running < cameras {
@@ -650,8 +914,9 @@ fn check_alive(stack: &Stack, expected: &[&'static str], cameras: usize) -> anyh
     Ok(())
 }
 
-fn run_once(context: &Bench, mode: Mode, cameras: usize) -> anyhow::Result<Run> {
+fn run_once(context: &Bench, spec: RunSpec) -> anyhow::Result<Run> {
     let args = context.args;
+    let RunSpec { mode, cameras, .. } = spec;
     let fps = context.fps(mode);
     let nats = no_panic("starting nats-server", NatsServer::start)?;
     let nats_url = nats.url();
@@ -708,7 +973,7 @@ fn run_once(context: &Bench, mode: Mode, cameras: usize) -> anyhow::Result<Run> 
         env.push(("ANPR_CONFIG_URL", config_url.clone()));
         env
     };
-    let mut recognizer_http = None;
+    let mut recognizer_http = Vec::new();
     if mode == Mode::Full {
         ctl(
             &[
@@ -740,19 +1005,25 @@ fn run_once(context: &Bench, mode: Mode, cameras: usize) -> anyhow::Result<Run> 
         if let Some(workers) = args.recognizer_workers {
             recognizer_args.extend(["--workers".to_string(), workers.to_string()]);
         }
-        if let Some(threads) = args.recognizer_onnx_threads {
+        if let Some(threads) = spec.onnx_threads {
             recognizer_args.extend(["--onnx-threads".to_string(), threads.to_string()]);
         }
-        recognizer_http = Some(stack.services.start_with_http(
-            "anpr-recognizer",
-            &recognizer_args,
-            &service_env,
-        )?);
-        stack.services.wait_output(
-            "anpr-recognizer",
-            "anpr-recognizer started",
-            Duration::from_secs(60),
-        )?;
+        // Replicas share the frames through their NATS queue group; each
+        // serves its /metrics on a port of its own.
+        for replica in 1..=spec.replicas.max(1) {
+            let name = recognizer_name(replica);
+            recognizer_http.push(stack.services.start_with_http_as(
+                &name,
+                "anpr-recognizer",
+                &recognizer_args,
+                &service_env,
+            )?);
+            stack.services.wait_output(
+                &name,
+                "anpr-recognizer started",
+                Duration::from_secs(60),
+            )?;
+        }
     }
     let ingest_http = stack.services.start_with_http(
         "anpr-ingest",
@@ -798,14 +1069,15 @@ fn run_once(context: &Bench, mode: Mode, cameras: usize) -> anyhow::Result<Run> 
         expected.extend(["vms-sim", "bridge", "analytic", "recognizer"]);
     }
 
+    let replicas = recognizer_http.len();
     pause(Duration::from_secs(args.warmup_s))?;
-    check_alive(&stack, &expected, cameras)?;
-    let before = snapshot(ingest_http, recognizer_http)?;
+    check_alive(&stack, &expected, cameras, replicas)?;
+    let before = snapshot(ingest_http, &recognizer_http)?;
     lock(&frames)?.measuring = true;
     pause(Duration::from_secs(args.window_s))?;
-    let after = snapshot(ingest_http, recognizer_http)?;
+    let after = snapshot(ingest_http, &recognizer_http)?;
     lock(&frames)?.measuring = false;
-    check_alive(&stack, &expected, cameras)?;
+    check_alive(&stack, &expected, cameras, replicas)?;
 
     let events = match vms_port {
         Some(port) => {
@@ -826,12 +1098,22 @@ fn run_once(context: &Bench, mode: Mode, cameras: usize) -> anyhow::Result<Run> 
 
     Ok(Run::compute(
         context,
-        cameras,
+        spec,
         &before,
         &after,
         &frame_log,
         events.as_deref(),
     ))
+}
+
+/// The service name of recognizer replica `replica` (from 1): the first is
+/// plain `anpr-recognizer`.
+fn recognizer_name(replica: usize) -> String {
+    if replica <= 1 {
+        "anpr-recognizer".into()
+    } else {
+        format!("anpr-recognizer-{replica}")
+    }
 }
 
 fn lock(frames: &Mutex<FrameLog>) -> anyhow::Result<std::sync::MutexGuard<'_, FrameLog>> {
@@ -891,9 +1173,36 @@ struct Events {
     per_camera: Vec<(usize, usize)>,
 }
 
+impl Events {
+    /// Detect and Lost events whose capture time lies in the window.
+    fn in_window(&self) -> usize {
+        self.detect_latency.count + self.lost_latency.count
+    }
+
+    /// [`in_window`](Self::in_window) per second of the window.
+    fn all_per_s(&self, window_s: f64) -> f64 {
+        self.in_window() as f64 / window_s
+    }
+
+    /// Passages with a Detect plus passages with a Lost, per second of the
+    /// window: the events that stand for distinct car passages.
+    fn passages_per_s(&self, window_s: f64) -> f64 {
+        (self.detected + self.lost) as f64 / window_s
+    }
+
+    /// Passages with a Detect, in % of the passages.
+    fn detected_share(&self) -> Option<f64> {
+        (self.passages > 0).then(|| self.detected as f64 / self.passages as f64 * 100.0)
+    }
+}
+
 /// One run: N cameras, one mode.
 struct Run {
     cameras: usize,
+    /// Recognizer replicas (1 in the camera-count sets).
+    replicas: usize,
+    /// Their `--onnx-threads`; `None`: the service's default.
+    onnx_threads: Option<usize>,
     window_s: f64,
     /// Role -> % of one core.
     cpu: BTreeMap<&'static str, f64>,
@@ -916,9 +1225,15 @@ struct Run {
     events: Option<Events>,
 }
 
+/// The recognizer's figures over the window, all replicas together.
 struct RecognizerFigures {
     received_per_s: f64,
     processed_per_s: f64,
+    /// Each replica's frames read per second, in start order.
+    processed_per_replica: Vec<f64>,
+    /// `FrameReads` of the window that reached NATS after a later frame's
+    /// of the same camera.
+    reads_out_of_order: u64,
     too_old: f64,
     queue_full: f64,
     /// Frames read per second for the camera that got the fewest and the
@@ -947,12 +1262,13 @@ fn delta_by_label(
 impl Run {
     fn compute(
         context: &Bench,
-        cameras: usize,
+        spec: RunSpec,
         before: &Snapshot,
         after: &Snapshot,
         frames: &FrameLog,
         events: Option<&[RecordedEvent]>,
     ) -> Run {
+        let cameras = spec.cameras;
         let window_s = (after.at - before.at).as_secs_f64().max(1e-3);
         let mut cpu: BTreeMap<&'static str, f64> = BTreeMap::new();
         for (pid, (role, ticks)) in &after.cpu {
@@ -1005,11 +1321,23 @@ impl Run {
         let reconnects = after.ingest.sum("anpr_ingest_reconnects_total", &[])
             - before.ingest.sum("anpr_ingest_reconnects_total", &[]);
 
-        let recognizer = match (&before.recognizer, &after.recognizer) {
-            (Some(start), Some(end)) => {
-                let delta = |name: &str, filter: &[(&str, &str)]| {
-                    end.sum(name, filter) - start.sum(name, filter)
-                };
+        let recognizer = if after.recognizers.is_empty()
+            || before.recognizers.len() != after.recognizers.len()
+        {
+            None
+        } else {
+            // Per replica, then summed.
+            let per_replica = |name: &str, filter: &[(&str, &str)]| -> Vec<f64> {
+                before
+                    .recognizers
+                    .iter()
+                    .zip(&after.recognizers)
+                    .map(|(start, end)| end.sum(name, filter) - start.sum(name, filter))
+                    .collect()
+            };
+            let delta =
+                |name: &str, filter: &[(&str, &str)]| per_replica(name, filter).iter().sum::<f64>();
+            {
                 let read: Vec<f64> = (0..cameras)
                     .map(|i| {
                         frames
@@ -1026,6 +1354,14 @@ impl Run {
                     received_per_s: delta("anpr_recognizer_frames_received_total", &[]) / window_s,
                     processed_per_s: delta("anpr_recognizer_frames_processed_total", &[])
                         / window_s,
+                    reads_out_of_order: frames.reads_out_of_order,
+                    processed_per_replica: per_replica(
+                        "anpr_recognizer_frames_processed_total",
+                        &[],
+                    )
+                    .into_iter()
+                    .map(|count| count / window_s)
+                    .collect(),
                     too_old: delta(
                         "anpr_recognizer_frames_dropped_total",
                         &[("reason", "too_old")],
@@ -1036,7 +1372,6 @@ impl Run {
                     ),
                 })
             }
-            _ => None,
         };
 
         let silent_cameras = (0..cameras)
@@ -1054,6 +1389,8 @@ impl Run {
         });
         Run {
             cameras,
+            replicas: spec.replicas,
+            onnx_threads: spec.onnx_threads,
             window_s,
             cpu,
             machine_busy,
@@ -1158,11 +1495,34 @@ impl Run {
                 r.too_old,
                 r.queue_full
             );
+            if r.reads_out_of_order > 0 {
+                let _ = write!(
+                    line,
+                    "; {} FrameReads out of capture order",
+                    r.reads_out_of_order
+                );
+            }
+            if r.processed_per_replica.len() > 1 {
+                let each: Vec<String> = r
+                    .processed_per_replica
+                    .iter()
+                    .map(|rate| format!("{rate:.2}"))
+                    .collect();
+                let _ = write!(
+                    line,
+                    "; {} replicas read {} frames/s",
+                    self.replicas,
+                    each.join(" + ")
+                );
+            }
         }
         if let Some(e) = &self.events {
             let _ = write!(
                 line,
-                "; passages {}, Detect {}, Lost {}, right {}, extra {}, Detect latency {} ms, Lost {} ms",
+                "; plate events {:.2}/s ({:.2}/s for distinct passages), passages {}, Detect {}, Lost {}, right {}, \
+                 extra {}, Detect latency {} ms, Lost {} ms",
+                e.all_per_s(self.window_s),
+                e.passages_per_s(self.window_s),
                 e.passages,
                 e.detected,
                 e.lost,
@@ -1275,6 +1635,22 @@ fn match_events(
             ))
         })
         .collect();
+    // Passages cut by an edge of the window (their middle outside it) are
+    // not counted, but their events inside the window are theirs, not extra.
+    let margin = context.clip.duration.as_millis() as i64;
+    let cut_by_the_window: Vec<Passage> = passages(
+        &context.clip,
+        cameras,
+        &frames.connection_starts,
+        from_ms - margin,
+        to_ms + margin,
+    )
+    .into_iter()
+    .filter(|passage| {
+        let middle = (passage.from_ms + passage.to_ms) / 2;
+        middle < from_ms || middle >= to_ms
+    })
+    .collect();
     let passages = passages(
         &context.clip,
         cameras,
@@ -1290,20 +1666,30 @@ fn match_events(
     for passage in &passages {
         result.per_camera[passage.camera].1 += 1;
     }
+    let hits_of = |passage: &Passage, kind: Kind| -> Vec<usize> {
+        parsed
+            .iter()
+            .enumerate()
+            .filter(|(_, (camera, k, at, _, _))| {
+                *camera == passage.camera
+                    && *k == kind
+                    && *at >= passage.from_ms - EVENT_TOLERANCE_MS
+                    && *at <= passage.to_ms + EVENT_TOLERANCE_MS
+            })
+            .map(|(i, _)| i)
+            .collect()
+    };
     let mut matched = vec![false; parsed.len()];
+    for passage in &cut_by_the_window {
+        for kind in [Kind::Detect, Kind::Lost] {
+            for i in hits_of(passage, kind) {
+                matched[i] = true;
+            }
+        }
+    }
     for passage in &passages {
         for kind in [Kind::Detect, Kind::Lost] {
-            let hits: Vec<usize> = parsed
-                .iter()
-                .enumerate()
-                .filter(|(_, (camera, k, at, _, _))| {
-                    *camera == passage.camera
-                        && *k == kind
-                        && *at >= passage.from_ms - EVENT_TOLERANCE_MS
-                        && *at <= passage.to_ms + EVENT_TOLERANCE_MS
-                })
-                .map(|(i, _)| i)
-                .collect();
+            let hits = hits_of(passage, kind);
             if hits.is_empty() {
                 continue;
             }
@@ -1352,6 +1738,8 @@ struct Report<'a> {
     load_after: Option<f64>,
     args: &'a Args,
     sets: Vec<RunSet>,
+    /// The replica comparison (`--replicas`), instead of `sets`.
+    replica_set: Option<ReplicaSet>,
 }
 
 impl Report<'_> {
@@ -1393,8 +1781,11 @@ impl Report<'_> {
                 out,
                 "Recognizer: workers {}, ONNX threads per model {}.\n",
                 setting(self.args.recognizer_workers),
-                setting(self.args.recognizer_onnx_threads)
+                setting(self.args.recognizer_onnx_threads.first().copied())
             );
+        }
+        if let Some(set) = &self.replica_set {
+            self.replica_tables(&mut out, set);
         }
         for set in &self.sets {
             match set.mode {
@@ -1406,6 +1797,165 @@ impl Report<'_> {
             }
         }
         out.trim_end().to_string() + "\n"
+    }
+
+    fn replica_tables(&self, out: &mut String, set: &ReplicaSet) {
+        let _ = writeln!(
+            out,
+            "Recognizer replicas: {}; workers per replica: {}; ONNX threads per model: as in each row. \
+             Analytic, bridge, ingest and VMS simulator: one process each.\n",
+            self.args
+                .replicas
+                .iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(" and "),
+            self.args
+                .recognizer_workers
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "the service's default".into()),
+        );
+        let _ = writeln!(
+            out,
+            "#### Recognizer replicas, {} fps sampled per camera: frames\n",
+            set.fps
+        );
+        let _ = writeln!(
+            out,
+            "| cameras | ONNX threads per replica | replicas | frames/s offered | \
+             recognizer frames/s in / read (each replica) | recognizer drops too old / queue full | \
+             frames/s read per camera, min / max | FrameReads out of capture order | \
+             recognizer CPU %, all replicas | ingest CPU % | ingest drops | \
+             analytic + bridge + config + VMS + RTSP servers + NATS + subscriber CPU % | \
+             machine busy % (of it interrupts) | other work on the machine % |"
+        );
+        let _ = writeln!(
+            out,
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"
+        );
+        for run in &set.runs {
+            let (rates, drops, per_camera, out_of_order) = match &run.recognizer {
+                Some(r) => (
+                    format!(
+                        "{:.2} / {:.2} ({})",
+                        r.received_per_s,
+                        r.processed_per_s,
+                        r.processed_per_replica
+                            .iter()
+                            .map(|rate| format!("{rate:.2}"))
+                            .collect::<Vec<_>>()
+                            .join(" + ")
+                    ),
+                    format!("{:.0} / {:.0}", r.too_old, r.queue_full),
+                    format!(
+                        "{:.2} / {:.2}",
+                        r.read_per_camera_min, r.read_per_camera_max
+                    ),
+                    r.reads_out_of_order.to_string(),
+                ),
+                None => ("-".into(), "-".into(), "-".into(), "-".into()),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.2} | {} | {} | {} | {} | {:.1} | {:.1} | {} | {:.1} | {:.0} ({:.0}) | {:.0} |",
+                run.cameras,
+                threads_text(run.onnx_threads),
+                run.replicas,
+                run.published_mean * run.cameras as f64,
+                rates,
+                drops,
+                per_camera,
+                out_of_order,
+                run.cpu("recognizer"),
+                run.cpu("ingest"),
+                run.drops_text(),
+                run.cpu_rest() + run.cpu("rtsp") + run.cpu("nats") + run.cpu("bench"),
+                run.machine_busy,
+                run.interrupts,
+                run.cpu_outside(),
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\n#### Recognizer replicas, {} fps sampled per camera: plate events in the VMS\n",
+            set.fps
+        );
+        let _ = writeln!(
+            out,
+            "| cameras | ONNX threads per replica | replicas | plate events/s, all (Detect + Lost) | \
+             passages' Detect + Lost /s | ceiling: 2 events per passage, /s | car passages | with Detect | \
+             with Lost | Detect text right | extra events | Detect latency ms, median / p95 (events) | \
+             frame age on NATS ms, median / p95 |"
+        );
+        let _ = writeln!(
+            out,
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for run in &set.runs {
+            let Some(e) = &run.events else { continue };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {} | {} |",
+                run.cameras,
+                threads_text(run.onnx_threads),
+                run.replicas,
+                e.all_per_s(run.window_s),
+                e.passages_per_s(run.window_s),
+                (2 * e.passages) as f64 / run.window_s,
+                e.passages,
+                e.detected,
+                e.lost,
+                e.detect_text_right,
+                e.extra,
+                e.detect_latency.cell_n(),
+                run.frame_age.cell(),
+            );
+        }
+        let ratios = replica_ratios(&set.runs);
+        if !ratios.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n#### Recognizer replicas: ratio to the run with the fewest replicas\n"
+            );
+            let _ = writeln!(
+                out,
+                "| cameras | ONNX threads per replica | replicas against | frames/s read | \
+                 plate events/s, all | passages' Detect + Lost /s | car passages with a Detect | \
+                 Detect latency, median | recognizer CPU % |"
+            );
+            let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+            for (run, base) in ratios {
+                let frames = |run: &Run| run.recognizer.as_ref().map(|r| r.processed_per_s);
+                let all = |run: &Run| run.events.as_ref().map(|e| e.all_per_s(run.window_s));
+                let passages =
+                    |run: &Run| run.events.as_ref().map(|e| e.passages_per_s(run.window_s));
+                let detected = |run: &Run| run.events.as_ref().and_then(Events::detected_share);
+                let latency = |run: &Run| run.events.as_ref().and_then(|e| e.detect_latency.median);
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} against {} | {} | {} | {} | {} | {} | {} |",
+                    run.cameras,
+                    threads_text(run.onnx_threads),
+                    run.replicas,
+                    base.replicas,
+                    ratio_cell(frames(run), frames(base), 2, ""),
+                    ratio_cell(all(run), all(base), 2, ""),
+                    ratio_cell(passages(run), passages(base), 2, ""),
+                    ratio_cell(detected(run), detected(base), 0, " %"),
+                    ratio_cell(latency(run), latency(base), 0, " ms"),
+                    ratio_cell(
+                        Some(run.cpu("recognizer")),
+                        Some(base.cpu("recognizer")),
+                        0,
+                        " %"
+                    ),
+                );
+            }
+        }
+        out.push('\n');
+        for failure in &set.failures {
+            let _ = writeln!(out, "Failed run: {failure}.\n");
+        }
     }
 
     fn ingest_only_table(&self, out: &mut String, set: &RunSet) {
@@ -1539,6 +2089,37 @@ impl Report<'_> {
     }
 }
 
+/// Each run paired with the run of the fewest replicas at the same cameras
+/// and ONNX threads (itself left out).
+fn replica_ratios(runs: &[Run]) -> Vec<(&Run, &Run)> {
+    runs.iter()
+        .filter_map(|run| {
+            let base = runs
+                .iter()
+                .filter(|other| {
+                    other.cameras == run.cameras && other.onnx_threads == run.onnx_threads
+                })
+                .min_by_key(|other| other.replicas)?;
+            (base.replicas < run.replicas).then_some((run, base))
+        })
+        .collect()
+}
+
+/// `1.03 (7.10 / 6.90)`: the ratio, then both values with `unit`.
+fn ratio_cell(value: Option<f64>, base: Option<f64>, decimals: usize, unit: &str) -> String {
+    match (value, base) {
+        (Some(value), Some(base)) => {
+            let ratio = if base > 0.0 {
+                format!("{:.2}", value / base)
+            } else {
+                "-".into()
+            };
+            format!("{ratio} ({value:.decimals$}{unit} / {base:.decimals$}{unit})")
+        }
+        _ => "-".into(),
+    }
+}
+
 fn fmt_opt(value: Option<f64>, decimals: usize) -> String {
     value
         .map(|v| format!("{v:.decimals$}"))
@@ -1586,16 +2167,22 @@ fn utc_text(at: SystemTime) -> String {
 /// `doc` with the generated `results` in the benchmark's section: between
 /// the result markers when the section has them, else the section (or a new
 /// one at the end) made of a short introduction and the results.
-fn replace_results(doc: &str, results: &str) -> String {
-    let block = format!("{RESULTS_BEGIN}\n\n{}\n{RESULTS_END}", results.trim_end());
-    let heading = format!("{SECTION}\n");
+fn replace_results(doc: &str, doc_section: &DocSection, results: &str) -> String {
+    let DocSection {
+        heading,
+        begin: results_begin,
+        end: results_end,
+        ..
+    } = *doc_section;
+    let block = format!("{results_begin}\n\n{}\n{results_end}", results.trim_end());
+    let heading = format!("{heading}\n");
     let section_start = if doc.starts_with(&heading) {
         Some(0)
     } else {
         doc.find(&format!("\n{heading}")).map(|at| at + 1)
     };
     let Some(start) = section_start else {
-        return format!("{}\n\n{}", doc.trim_end(), new_section(&block));
+        return format!("{}\n\n{}", doc.trim_end(), new_section(doc_section, &block));
     };
     let body_start = start + heading.len();
     let end = doc[body_start..]
@@ -1603,14 +2190,14 @@ fn replace_results(doc: &str, results: &str) -> String {
         .map(|at| body_start + at + 1)
         .unwrap_or(doc.len());
     let section = &doc[start..end];
-    let replaced = match (section.find(RESULTS_BEGIN), section.find(RESULTS_END)) {
+    let replaced = match (section.find(results_begin), section.find(results_end)) {
         (Some(begin), Some(finish)) if begin < finish => format!(
             "{}{block}{}",
             &section[..begin],
-            &section[finish + RESULTS_END.len()..]
+            &section[finish + results_end.len()..]
         ),
         _ => {
-            let mut fresh = new_section(&block);
+            let mut fresh = new_section(doc_section, &block);
             if end < doc.len() {
                 fresh.push('\n');
             }
@@ -1620,11 +2207,10 @@ fn replace_results(doc: &str, results: &str) -> String {
     format!("{}{replaced}{}", &doc[..start], &doc[end..])
 }
 
-fn new_section(block: &str) -> String {
+fn new_section(doc_section: &DocSection, block: &str) -> String {
     format!(
-        "{SECTION}\n\n`anpr-bench-pipeline` (in `tests/e2e`) runs N looped 1280x720 25 fps RTSP cameras \
-         through every service as its own release process and measures ingest's CPU, frame rates and \
-         drops, the recognizer's throughput and the camera-to-VMS latency of plate events.\n\n{block}\n"
+        "{}\n\n{}\n\n{block}\n",
+        doc_section.heading, doc_section.intro
     )
 }
 
@@ -1634,24 +2220,50 @@ mod tests {
 
     #[test]
     fn results_replace_only_the_marked_block_of_the_section() {
+        let DocSection {
+            heading,
+            begin,
+            end,
+            ..
+        } = PIPELINE_DOC;
         let doc = format!(
-            "# Benchmarks\n\n## Other\n\ntext\n\n{SECTION}\n\nintro\n\n{RESULTS_BEGIN}\nold\n{RESULTS_END}\n\nnotes\n\n## Later\n\nmore\n"
+            "# Benchmarks\n\n## Other\n\ntext\n\n{heading}\n\nintro\n\n{begin}\nold\n{end}\n\nnotes\n\n## Later\n\nmore\n"
         );
-        let out = replace_results(&doc, "new table\n");
+        let out = replace_results(&doc, &PIPELINE_DOC, "new table\n");
         assert!(out.contains("## Other\n\ntext\n"));
         assert!(out.contains("intro\n\n"));
         assert!(out.contains("new table"));
         assert!(!out.contains("old"));
         assert!(out.contains("notes\n\n## Later\n\nmore\n"));
-        assert_eq!(replace_results(&out, "new table\n"), out);
+        assert_eq!(replace_results(&out, &PIPELINE_DOC, "new table\n"), out);
     }
 
     #[test]
     fn results_make_a_section_at_the_end_when_there_is_none() {
-        let out = replace_results("# Benchmarks\n\n## Other\n\ntext\n", "table");
+        let out = replace_results("# Benchmarks\n\n## Other\n\ntext\n", &PIPELINE_DOC, "table");
         assert!(out.starts_with("# Benchmarks\n\n## Other\n\ntext\n\n"));
-        assert!(out.contains(&format!("{SECTION}\n\n`anpr-bench-pipeline`")));
-        assert!(out.trim_end().ends_with(RESULTS_END));
+        assert!(out.contains(&format!(
+            "{}\n\n`anpr-bench-pipeline`",
+            PIPELINE_DOC.heading
+        )));
+        assert!(out.trim_end().ends_with(PIPELINE_DOC.end));
+    }
+
+    #[test]
+    fn the_replica_section_leaves_the_pipeline_section_alone() {
+        let doc = replace_results("# Benchmarks\n", &PIPELINE_DOC, "camera tables");
+        let with_replicas = replace_results(&doc, &REPLICAS_DOC, "replica tables v1");
+        assert!(with_replicas.starts_with(doc.trim_end()));
+        assert!(with_replicas.contains(&format!("{}\n\n{}", REPLICAS_DOC.heading, REPLICAS_INTRO)));
+        let again = replace_results(&with_replicas, &REPLICAS_DOC, "replica tables v2");
+        assert!(again.contains("camera tables"));
+        assert!(again.contains("replica tables v2"));
+        assert!(!again.contains("replica tables v1"));
+        assert_eq!(again.matches(REPLICAS_DOC.heading).count(), 1);
+        // And the other way round.
+        let pipeline_again = replace_results(&again, &PIPELINE_DOC, "camera tables v2");
+        assert!(pipeline_again.contains("camera tables v2"));
+        assert!(pipeline_again.contains("replica tables v2"));
     }
 
     #[test]

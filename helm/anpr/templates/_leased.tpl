@@ -1,25 +1,28 @@
 {{/*
-A StatefulSet whose pods split the cameras: pod <name>-<i> runs with ANPR_PARTITION=i (its
-ordinal, taken from the pod name) and ANPR_PARTITIONS=replicas; plus the headless Service the
-StatefulSet needs. Takes a dict: root, component, values, binary, env (a list of env entries).
+A Deployment whose replicas share the cameras through leases in NATS KV (anpr-ingest,
+anpr-analytic): each pod is its own lease holder, named by ANPR_INSTANCE = the pod name, so any
+replica count works and `kubectl scale` is fine. Takes a dict: root, component, values, binary,
+env (a list of env entries).
 */}}
-{{- define "anpr.partitionedStatefulSet" -}}
+{{- define "anpr.leasedDeployment" -}}
 {{- $root := .root -}}
 {{- $v := .values -}}
 {{- $name := include "anpr.componentName" (list $root .component) -}}
 apiVersion: apps/v1
-kind: StatefulSet
+kind: Deployment
 metadata:
   name: {{ $name }}
   labels:
     {{- include "anpr.componentLabels" (list $root .component) | nindent 4 }}
 spec:
-  serviceName: {{ $name }}
   replicas: {{ $v.replicas }}
-  # The pods are independent (each owns its cameras): start and stop them all at once.
-  podManagementPolicy: Parallel
-  updateStrategy:
+  strategy:
     type: RollingUpdate
+    rollingUpdate:
+      # The new pod joins before an old one leaves and releases its cameras, so the others keep
+      # the capacity to take them over.
+      maxSurge: 1
+      maxUnavailable: 0
   selector:
     matchLabels:
       {{- include "anpr.selectorLabels" (list $root .component) | nindent 6 }}
@@ -27,13 +30,10 @@ spec:
     metadata:
       labels:
         {{- include "anpr.componentLabels" (list $root .component) | nindent 8 }}
+      {{- with include "anpr.podAnnotations" (list $root $v) }}
       annotations:
-        # The partition count is part of the pod spec: changing `replicas` restarts every pod
-        # with the new count, so each camera keeps exactly one owner.
-        anpr/partitions: {{ $v.replicas | quote }}
-        {{- with include "anpr.podAnnotations" (list $root $v) }}
         {{- . | nindent 8 }}
-        {{- end }}
+      {{- end }}
     spec:
       {{- include "anpr.podCommon" $root | nindent 6 }}
       {{- with $v.terminationGracePeriodSeconds }}
@@ -43,15 +43,15 @@ spec:
         - name: {{ .component }}
           image: {{ include "anpr.image" $root | quote }}
           imagePullPolicy: {{ $root.Values.image.pullPolicy }}
-          command:
-            {{- include "anpr.partitionedCommand" (printf "/usr/local/bin/%s" .binary) | nindent 12 }}
+          command: [{{ printf "/usr/local/bin/%s" .binary | quote }}]
           env:
-            - name: POD_NAME
+            # The lease holder's name: unique per pod, and the pod to look at in camera statuses.
+            - name: ANPR_INSTANCE
               valueFrom:
                 fieldRef:
                   fieldPath: metadata.name
-            - name: ANPR_PARTITIONS
-              value: {{ $v.replicas | quote }}
+            - name: ANPR_LEASE_TTL_MS
+              value: {{ int64 $v.leaseTtlMs | quote }}
             - name: ANPR_CONFIG_URL
               value: {{ include "anpr.configUrl" $root | quote }}
             {{- include "anpr.commonEnv" $root | nindent 12 }}
@@ -75,22 +75,4 @@ spec:
       volumes:
         {{- include "anpr.volumes" $root | nindent 8 }}
       {{- include "anpr.scheduling" $v | nindent 6 }}
----
-# Headless: the StatefulSet's pod identities (and a per-pod address for metrics).
-apiVersion: v1
-kind: Service
-metadata:
-  name: {{ $name }}
-  labels:
-    {{- include "anpr.componentLabels" (list $root .component) | nindent 4 }}
-spec:
-  clusterIP: None
-  publishNotReadyAddresses: true
-  selector:
-    {{- include "anpr.selectorLabels" (list $root .component) | nindent 4 }}
-  ports:
-    - name: http
-      port: 9090
-      targetPort: http
-      protocol: TCP
 {{- end -}}

@@ -1,0 +1,211 @@
+//! Camera leases against a real nats-server: replicas split the cameras
+//! evenly, never own one camera together, respect their capacity, and take
+//! over the cameras of a replica that died (at the TTL) or left (at once).
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anpr_common::lease::{CameraLeases, LeaseOptions};
+use anpr_testkit::NatsServer;
+use tokio_util::sync::CancellationToken;
+
+const TTL: Duration = Duration::from_secs(2);
+
+struct Replica {
+    name: String,
+    leases: Option<CameraLeases>,
+    /// Cancelling it stops the lease task without releasing: a crash.
+    crash: CancellationToken,
+}
+
+impl Replica {
+    async fn start(
+        js: &async_nats::jetstream::Context,
+        name: &str,
+        capacity: usize,
+        cameras: &Arc<Mutex<BTreeSet<String>>>,
+    ) -> Replica {
+        let crash = CancellationToken::new();
+        let cameras = cameras.clone();
+        let leases = CameraLeases::start(
+            js.clone(),
+            LeaseOptions {
+                bucket: "test_leases",
+                instance: name.to_string(),
+                ttl: TTL,
+                capacity,
+                replicas: 1,
+            },
+            Arc::new(move || cameras.lock().expect("cameras lock").clone()),
+            None,
+            &crash,
+        )
+        .await
+        .expect("lease bucket");
+        Replica {
+            name: name.to_string(),
+            leases: Some(leases),
+            crash,
+        }
+    }
+
+    fn owned(&self) -> BTreeSet<String> {
+        self.leases
+            .as_ref()
+            .map(|leases| leases.owned().borrow().clone())
+            .unwrap_or_default()
+    }
+}
+
+fn cameras(n: usize) -> Arc<Mutex<BTreeSet<String>>> {
+    Arc::new(Mutex::new((1..=n).map(|i| format!("cam-{i}")).collect()))
+}
+
+/// Waits until `done` holds for the replicas' owned sets, checking on every
+/// sample that no camera has two owners. Returns how long it took.
+async fn wait_until(
+    replicas: &[&Replica],
+    timeout: Duration,
+    what: &str,
+    done: impl Fn(&[BTreeSet<String>]) -> bool,
+) -> Duration {
+    let started = Instant::now();
+    loop {
+        let owned: Vec<BTreeSet<String>> = replicas.iter().map(|r| r.owned()).collect();
+        for (i, a) in owned.iter().enumerate() {
+            for b in &owned[i + 1..] {
+                let both: Vec<_> = a.intersection(b).collect();
+                assert!(both.is_empty(), "cameras owned twice: {both:?}");
+            }
+        }
+        if done(&owned) {
+            return started.elapsed();
+        }
+        let names: Vec<_> = replicas.iter().map(|r| r.name.as_str()).collect();
+        assert!(
+            started.elapsed() < timeout,
+            "{what}: not reached within {timeout:?}; owned by {names:?}: {owned:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn sizes(owned: &[BTreeSet<String>]) -> Vec<usize> {
+    owned.iter().map(BTreeSet::len).collect()
+}
+
+fn union(owned: &[BTreeSet<String>]) -> usize {
+    owned.iter().flatten().collect::<BTreeSet<_>>().len()
+}
+
+#[tokio::test]
+async fn replicas_split_cameras_and_take_over_from_a_dead_one() {
+    let nats = NatsServer::start();
+    let client = async_nats::connect(nats.url()).await.expect("connect");
+    let js = async_nats::jetstream::new(client);
+    let cams = cameras(6);
+    let r1 = Replica::start(&js, "r1", 0, &cams).await;
+    let r2 = Replica::start(&js, "r2", 0, &cams).await;
+    let mut r3 = Replica::start(&js, "r3", 0, &cams).await;
+
+    wait_until(
+        &[&r1, &r2, &r3],
+        Duration::from_secs(20),
+        "an even split",
+        |owned| union(owned) == 6 && sizes(owned) == [2, 2, 2],
+    )
+    .await;
+
+    // r3 crashes: nothing released, its leases run out at the TTL.
+    let orphaned = r3.owned();
+    r3.crash.cancel();
+    r3.leases.take();
+    let took = wait_until(&[&r1, &r2], Duration::from_secs(10), "takeover", |owned| {
+        union(owned) == 6
+    })
+    .await;
+    println!("takeover of {orphaned:?} after a crash: {took:?} (lease TTL {TTL:?})");
+    assert!(
+        took < TTL + Duration::from_millis(500),
+        "takeover took {took:?}"
+    );
+    wait_until(&[&r1, &r2], Duration::from_secs(5), "3 + 3", |owned| {
+        sizes(owned) == [3, 3]
+    })
+    .await;
+
+    // A newcomer gets its share from the others, one camera at a time.
+    let r4 = Replica::start(&js, "r4", 0, &cams).await;
+    wait_until(
+        &[&r1, &r2, &r4],
+        Duration::from_secs(20),
+        "rebalanced onto the newcomer",
+        |owned| union(owned) == 6 && sizes(owned) == [2, 2, 2],
+    )
+    .await;
+
+    // A camera removed from the configuration is let go; a new one is taken.
+    {
+        let mut set = cams.lock().expect("lock");
+        set.remove("cam-1");
+        set.insert("cam-7".to_string());
+    }
+    wait_until(
+        &[&r1, &r2, &r4],
+        Duration::from_secs(10),
+        "cam-1 gone, cam-7 owned",
+        |owned| {
+            union(owned) == 6
+                && owned.iter().all(|o| !o.contains("cam-1"))
+                && owned.iter().any(|o| o.contains("cam-7"))
+        },
+    )
+    .await;
+
+    // A graceful leave hands over well before the TTL.
+    let mut r4 = r4;
+    let leaving = r4.leases.take().expect("leases");
+    let started = Instant::now();
+    leaving.release_all().await;
+    wait_until(&[&r1, &r2], Duration::from_secs(10), "handover", |owned| {
+        union(owned) == 6
+    })
+    .await;
+    let took = started.elapsed();
+    println!("handover after a graceful release: {took:?}");
+    for replica in [r1, r2] {
+        if let Some(leases) = replica.leases {
+            leases.release_all().await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn capacity_is_respected_and_spare_cameras_wait() {
+    let nats = NatsServer::start();
+    let client = async_nats::connect(nats.url()).await.expect("connect");
+    let js = async_nats::jetstream::new(client);
+    let cams = cameras(5);
+    let small = Replica::start(&js, "small", 1, &cams).await;
+    let medium = Replica::start(&js, "medium", 2, &cams).await;
+    wait_until(
+        &[&small, &medium],
+        Duration::from_secs(10),
+        "filled to capacity",
+        |owned| sizes(owned) == [1, 2],
+    )
+    .await;
+    // Over a few polls nothing more is taken: the other two cameras wait
+    // for a replica with room.
+    tokio::time::sleep(TTL).await;
+    assert_eq!(sizes(&[small.owned(), medium.owned()]), [1, 2]);
+    let big = Replica::start(&js, "big", 0, &cams).await;
+    wait_until(
+        &[&small, &medium, &big],
+        Duration::from_secs(10),
+        "the rest taken by the replica with room",
+        |owned| union(owned) == 5,
+    )
+    .await;
+}
