@@ -44,6 +44,8 @@ pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(10);
 
 /// Longest time between two reads of the bucket.
 const MAX_POLL: Duration = Duration::from_secs(1);
+/// How often the wanted cameras are compared with the last poll's.
+const CANDIDATE_CHECK: Duration = Duration::from_millis(100);
 
 const CAMERA_PREFIX: &str = "camera.";
 const MEMBER_PREFIX: &str = "member.";
@@ -411,10 +413,23 @@ struct Holder {
 
 impl Holder {
     async fn run(mut self, candidates: CameraSet, stop: CancellationToken) -> Option<Holder> {
+        let mut last_wanted = candidates();
         loop {
-            tokio::select! {
-                _ = stop.cancelled() => return Some(self),
-                _ = tokio::time::sleep(self.timing.poll_every) => {}
+            // The next poll comes at the interval, or sooner when the set of
+            // cameras changed (a camera added is claimed at once).
+            let next_poll = tokio::time::Instant::now() + self.timing.poll_every;
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return Some(self),
+                    _ = tokio::time::sleep_until(next_poll) => break,
+                    _ = tokio::time::sleep(CANDIDATE_CHECK) => {
+                        let wanted = candidates();
+                        if wanted != last_wanted {
+                            last_wanted = wanted;
+                            break;
+                        }
+                    }
+                }
             }
             self.step(&*candidates).await;
         }

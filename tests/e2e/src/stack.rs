@@ -151,7 +151,7 @@ impl Stack {
 
     /// Registers a camera known to the VMS by `ip`.
     pub async fn add_camera(&self, id: &str, name: &str, ip: &str) -> anyhow::Result<Camera> {
-        Ok(self
+        let camera = self
             .config()
             .await?
             .create_camera(CreateCameraRequest {
@@ -164,7 +164,27 @@ impl Stack {
             })
             .await
             .context("creating the camera")?
-            .into_inner())
+            .into_inner();
+        self.wait_for_analytic_lease(id).await?;
+        Ok(camera)
+    }
+
+    /// Waits until an analytic replica holds the camera's lease: reads
+    /// published before that are not the analytic's to handle.
+    pub async fn wait_for_analytic_lease(&self, camera: &str) -> anyhow::Result<()> {
+        let js = async_nats::jetstream::new(self.client.clone());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if let Ok(kv) = js.get_key_value(subjects::ANALYTIC_LEASE_BUCKET).await {
+                if let Ok(Some(_)) = kv.get(format!("camera.{camera}")).await {
+                    return Ok(());
+                }
+            }
+            if std::time::Instant::now() > deadline {
+                anyhow::bail!("no analytic replica took camera {camera} within 20 s");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     /// Sets the global analytic defaults.
