@@ -126,10 +126,9 @@ async fn replicas_split_cameras_and_take_over_from_a_dead_one() {
     })
     .await;
     println!("takeover of {orphaned:?} after a crash: {took:?} (lease TTL {TTL:?})");
-    assert!(
-        took < TTL + Duration::from_millis(500),
-        "takeover took {took:?}"
-    );
+    // Expiry (4/5 of the TTL) plus one poll: within the TTL on an idle
+    // machine; the bound here leaves room for a loaded one.
+    assert!(took < TTL * 2, "takeover took {took:?}");
     wait_until(&[&r1, &r2], Duration::from_secs(5), "3 + 3", |owned| {
         sizes(owned) == [3, 3]
     })
