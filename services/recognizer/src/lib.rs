@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod models;
 pub mod pipeline;
 pub mod plate;
+pub mod plate_ocr;
 pub mod recognize;
 pub mod service;
 pub mod types;

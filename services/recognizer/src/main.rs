@@ -6,7 +6,7 @@ use std::time::Duration;
 use anpr_common::bus::NatsArgs;
 use anpr_common::config_watch::ConfigWatch;
 use anpr_recognizer::service::{self, oneshot, ServiceOptions};
-use anpr_recognizer::{ModelConfig, ReadOptions, Recognizer};
+use anpr_recognizer::{ModelConfig, ReadOptions, Reader, Recognizer};
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
@@ -48,6 +48,10 @@ struct EngineArgs {
     /// Longest side of the picture the text detector sees.
     #[arg(long, env = "ANPR_DETECTOR_MAX_SIDE", default_value_t = ReadOptions::default().detector_max_side)]
     detector_max_side: u32,
+    /// Which recogniser reads the text: the general PP-OCR pair, the
+    /// project's plate recogniser, or both voting character by character.
+    #[arg(long, env = "ANPR_READER", value_enum, default_value_t = Reader::default())]
+    reader: Reader,
     /// Plates read with a lower confidence (0-1) are not reported.
     #[arg(
         long,
@@ -78,6 +82,7 @@ impl EngineArgs {
         ReadOptions {
             detector_max_side: self.detector_max_side,
             min_confidence: self.min_confidence,
+            reader: self.reader,
             ..ReadOptions::default()
         }
     }
@@ -178,7 +183,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// One-shot mode: exit code 0 even when files fail (each has its error
 /// line), 2 when the models cannot be loaded.
 fn image(args: ImageArgs) -> ExitCode {
-    let recognizer = match Recognizer::load(&args.engine.config()) {
+    let recognizer = match Recognizer::load_for(&args.engine.config(), args.engine.reader) {
         Ok(recognizer) => recognizer,
         Err(error) => {
             eprintln!("anpr-recognizer: {error}");

@@ -156,6 +156,9 @@ pub struct Models {
     pub ch_classes: Vec<Option<char>>,
     /// Same for the English recogniser.
     pub en_classes: Vec<Option<char>>,
+    /// The project's plate recogniser, when `plate_ocr.onnx` is in the
+    /// models folder (`scripts/fetch-models` copies the committed one).
+    pub plate: Option<OnnxModel>,
 }
 
 impl Models {
@@ -219,6 +222,17 @@ impl Models {
             path: en_path,
             message,
         })?;
+        let plate_path = dir.join(crate::plate_ocr::PLATE_OCR_MODEL);
+        let plate = if plate_path.is_file() {
+            Some(OnnxModel::load(
+                &env,
+                &plate_path,
+                threads,
+                GraphOptimizationLevel::All,
+            )?)
+        } else {
+            None
+        };
         Ok(Models {
             detector,
             rec_ch,
@@ -226,6 +240,7 @@ impl Models {
             orientation,
             ch_classes,
             en_classes,
+            plate,
         })
     }
 }

@@ -14,7 +14,7 @@ use crate::models::Models;
 use crate::plate::{self, Candidate};
 use crate::recognize::{self, CharTable, TextRead};
 use crate::types::{
-    ImageReads, LoadError, ModelConfig, PlateResult, ReadError, ReadOptions, Rect, Timings,
+    ImageReads, LoadError, ModelConfig, PlateResult, ReadError, ReadOptions, Reader, Rect, Timings,
 };
 
 /// Text regions smaller than this (pixels, in the image) cannot hold
@@ -44,6 +44,7 @@ pub struct Recognizer {
     models: Models,
     ch_table: CharTable,
     en_table: CharTable,
+    plate_table: CharTable,
 }
 
 impl Recognizer {
@@ -55,7 +56,64 @@ impl Recognizer {
             models,
             ch_table,
             en_table,
+            plate_table: crate::plate_ocr::classes(),
         })
+    }
+
+    /// [`load`](Self::load), refusing a `reader` whose model is missing.
+    pub fn load_for(config: &ModelConfig, reader: Reader) -> Result<Recognizer, LoadError> {
+        let recognizer = Self::load(config)?;
+        if !recognizer.supports(reader) {
+            return Err(LoadError::Missing {
+                path: config.models_dir.join(crate::plate_ocr::PLATE_OCR_MODEL),
+            });
+        }
+        Ok(recognizer)
+    }
+
+    /// Whether `reader` can be used: the plate recogniser needs its model.
+    pub fn supports(&self, reader: Reader) -> bool {
+        reader == Reader::PpOcr || self.models.plate.is_some()
+    }
+
+    fn plate_reads(&self, crops: &[RgbImage]) -> Result<Vec<TextRead>, ReadError> {
+        let model = self.models.plate.as_ref().ok_or_else(|| {
+            ReadError::Inference(format!(
+                "the plate recogniser {} is not in the models folder (run scripts/fetch-models)",
+                crate::plate_ocr::PLATE_OCR_MODEL
+            ))
+        })?;
+        crate::plate_ocr::recognise(model, &self.plate_table, crops).map_err(ReadError::Inference)
+    }
+
+    /// Reads one crop that holds a plate (the recogniser alone, no
+    /// detection): the plate text, its confidence and the time taken.
+    pub fn read_plate_crop(
+        &self,
+        crop: RgbImage,
+        options: &ReadOptions,
+    ) -> Result<(String, f32, std::time::Duration), ReadError> {
+        let start = Instant::now();
+        let (w, h) = (crop.width() as f32, crop.height() as f32);
+        let quad = [
+            Point { x: 0.0, y: 0.0 },
+            Point { x: w, y: 0.0 },
+            Point { x: w, y: h },
+            Point { x: 0.0, y: h },
+        ];
+        let candidates = self.recognise_crops(vec![crop], &[quad], options)?;
+        let elapsed = start.elapsed();
+        Ok(candidates
+            .into_iter()
+            .next()
+            .map(|c| {
+                (
+                    c.chars.iter().map(|x| x.ch).collect(),
+                    c.confidence(),
+                    elapsed,
+                )
+            })
+            .unwrap_or((String::new(), 0.0, elapsed)))
     }
 
     /// JPEG or PNG bytes.
@@ -157,8 +215,21 @@ impl Recognizer {
                 *quad = [quad[2], quad[3], quad[0], quad[1]];
             }
         }
+        if options.reader == Reader::Plate {
+            let reads = self.plate_reads(&crops)?;
+            return Ok(reads
+                .into_iter()
+                .zip(quads)
+                .map(|(read, quad)| choose(read, None, quad, options.letter_o_as_zero))
+                .collect());
+        }
         let ch = recognize::recognise(&self.models.rec_ch, &self.ch_table, &crops)
             .map_err(ReadError::Inference)?;
+        let plate_reads = if options.reader == Reader::Combined {
+            Some(self.plate_reads(&crops)?)
+        } else {
+            None
+        };
         // The second opinion only where it can matter: crops whose first read
         // could be a plate (the rest are dates, words, specks). Saves about
         // half the English recogniser's time on cluttered frames.
@@ -175,12 +246,77 @@ impl Recognizer {
         for (i, r) in second.into_iter().zip(en_reads) {
             en[i] = Some(r);
         }
+        if let Some(plate_reads) = plate_reads {
+            return Ok(ch
+                .into_iter()
+                .zip(en)
+                .zip(plate_reads)
+                .zip(quads)
+                .map(|(((a, b), p), quad)| {
+                    let mut reads = vec![p, a];
+                    reads.extend(b);
+                    let voted = vote(&reads);
+                    let runner_up = reads.into_iter().find(|r| r.text() != voted.text());
+                    choose_from(voted, runner_up, quad, options.letter_o_as_zero, true)
+                })
+                .collect());
+        }
         Ok(ch
             .into_iter()
             .zip(en)
             .zip(quads)
             .map(|((a, b), quad)| choose(a, b, quad, options.letter_o_as_zero))
             .collect())
+    }
+}
+
+/// Per-character confidence voting over several reads of one crop: the
+/// length with the most confidence summed over its reads wins; then, per
+/// position, the character with the most confidence summed over those reads.
+/// A character's probability is its summed confidence divided by the number
+/// of reads of that length, so agreement counts. The first read breaks ties.
+pub fn vote(reads: &[TextRead]) -> TextRead {
+    let mut by_length: Vec<(usize, f32)> = Vec::new();
+    for read in reads.iter().filter(|r| !r.chars.is_empty()) {
+        let len = read.chars.len();
+        let weight = read.confidence();
+        match by_length.iter_mut().find(|(l, _)| *l == len) {
+            Some((_, total)) => *total += weight,
+            None => by_length.push((len, weight)),
+        }
+    }
+    let Some(&(len, _)) = by_length
+        .iter()
+        .reduce(|best, next| if next.1 > best.1 { next } else { best })
+    else {
+        return reads.first().cloned().unwrap_or(TextRead {
+            chars: Vec::new(),
+            raw: String::new(),
+        });
+    };
+    let same: Vec<&TextRead> = reads.iter().filter(|r| r.chars.len() == len).collect();
+    let mut chars = Vec::with_capacity(len);
+    for position in 0..len {
+        let mut tally: Vec<(char, f32, usize)> = Vec::new();
+        for (index, read) in same.iter().enumerate() {
+            let c = read.chars[position];
+            match tally.iter_mut().find(|(ch, _, _)| *ch == c.ch) {
+                Some((_, sum, _)) => *sum += c.prob,
+                None => tally.push((c.ch, c.prob, index)),
+            }
+        }
+        let (ch, sum, first) = tally
+            .into_iter()
+            .reduce(|best, next| if next.1 > best.1 { next } else { best })
+            .unwrap_or(('?', 0.0, 0));
+        let mut read = same[first].chars[position];
+        read.ch = ch;
+        read.prob = sum / same.len() as f32;
+        chars.push(read);
+    }
+    TextRead {
+        chars,
+        raw: same[0].raw.clone(),
     }
 }
 
@@ -195,16 +331,29 @@ fn worth_second_read(read: &TextRead) -> bool {
         && !plate::looks_like_word(&read.raw)
 }
 
-/// The ensemble: the more confident of two reads of one crop, corrected,
-/// with the other as an alternative.
+/// The ensemble: the more confident of two reads of one crop (or always the
+/// first, when it is already the vote of several), corrected, with the other
+/// as an alternative.
 fn choose(
     a: TextRead,
     b: Option<TextRead>,
     quad: geometry::Quad,
     letter_o_as_zero: bool,
 ) -> Candidate {
+    choose_from(a, b, quad, letter_o_as_zero, false)
+}
+
+fn choose_from(
+    a: TextRead,
+    b: Option<TextRead>,
+    quad: geometry::Quad,
+    letter_o_as_zero: bool,
+    keep_first: bool,
+) -> Candidate {
     let (best, other) = match b {
-        Some(b) if b.confidence() > a.confidence() && !b.chars.is_empty() => (b, Some(a)),
+        Some(b) if !keep_first && b.confidence() > a.confidence() && !b.chars.is_empty() => {
+            (b, Some(a))
+        }
         b => (a, b),
     };
     let chars = plate::correct_lookalikes(&best.chars, letter_o_as_zero);
@@ -361,6 +510,46 @@ mod tests {
     use image::Rgb;
 
     use super::*;
+
+    fn text_read(text: &str, prob: f32) -> TextRead {
+        TextRead {
+            chars: text
+                .chars()
+                .map(|ch| recognize::CharRead {
+                    ch,
+                    prob,
+                    best_letter: ('?', 0.0),
+                    best_digit: ('?', 0.0),
+                })
+                .collect(),
+            raw: text.to_string(),
+        }
+    }
+
+    #[test]
+    fn voting_goes_character_by_character() {
+        // Each read has one wrong character; together they are right.
+        let voted = vote(&[
+            text_read("A8C123", 0.8),
+            text_read("ABC1Z3", 0.7),
+            text_read("ABCI23", 0.6),
+        ]);
+        assert_eq!(voted.text(), "ABC123");
+        // Agreement counts: a character all three read is surer than one
+        // only two read.
+        assert!(voted.chars[0].prob > voted.chars[1].prob);
+    }
+
+    #[test]
+    fn voting_takes_the_length_with_the_most_confidence() {
+        let voted = vote(&[
+            text_read("7ABC123", 0.9),
+            text_read("ABC123", 0.5),
+            text_read("7ABC128", 0.6),
+        ]);
+        assert_eq!(voted.text(), "7ABC123");
+        assert_eq!(vote(&[text_read("", 0.0)]).text(), "");
+    }
 
     const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf";
 

@@ -157,7 +157,8 @@ pub async fn start(
     // Loading reads and optimises the model files: seconds of CPU that
     // must not hold up the runtime's threads.
     let models = options.models.clone();
-    let loaded = tokio::task::spawn_blocking(move || Recognizer::load(&models)).await;
+    let reader = options.read.reader;
+    let loaded = tokio::task::spawn_blocking(move || Recognizer::load_for(&models, reader)).await;
     let recognizer = match loaded {
         Ok(Ok(recognizer)) => Arc::new(recognizer),
         Ok(Err(error)) => {

@@ -36,6 +36,20 @@ pub struct Rect {
     pub height: f32,
 }
 
+/// Which recogniser reads the text boxes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reader {
+    /// The two general PP-OCRv4 recognisers, the more confident read wins.
+    #[default]
+    PpOcr,
+    /// The project's own plate recogniser (`plate_ocr.onnx`) alone.
+    Plate,
+    /// All three, character by character: per position, the character
+    /// with the most confidence summed over the reads of the winning length.
+    Combined,
+}
+
 /// How one image is read.
 #[derive(Debug, Clone)]
 pub struct ReadOptions {
@@ -58,6 +72,8 @@ pub struct ReadOptions {
     /// recognisers' main error is reading 0 as O. Default true; turn it off
     /// for regions whose plates use O.
     pub letter_o_as_zero: bool,
+    /// Which recogniser reads the text boxes. Default [`Reader::PpOcr`].
+    pub reader: Reader,
 }
 
 impl Default for ReadOptions {
@@ -69,6 +85,7 @@ impl Default for ReadOptions {
             min_confidence: 0.5,
             max_pixels: 40_000_000,
             letter_o_as_zero: true,
+            reader: Reader::default(),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use anpr_recognizer::bench::{self, Machine, RunInfo};
-use anpr_recognizer::{ModelConfig, ReadOptions, Recognizer};
+use anpr_recognizer::{ModelConfig, ReadOptions, Reader, Recognizer};
 use anyhow::Context;
 use clap::Parser;
 
@@ -37,6 +37,13 @@ struct Args {
     /// Print one JSON line per image on stdout as it is read.
     #[arg(long)]
     json: bool,
+    /// Which recogniser reads the text (see `anpr-recognizer --help`).
+    #[arg(long, value_enum, default_value_t = Reader::default())]
+    reader: Reader,
+    /// The dataset is a folder of plate crops with `groundtruth.csv`
+    /// (`FILE,STATE,PLATE`): measure the recogniser alone, no detection.
+    #[arg(long)]
+    crops: bool,
 }
 
 impl Args {
@@ -49,6 +56,15 @@ impl Args {
             self.threads,
             self.detector_max_side
         );
+        command.push_str(&format!(
+            " --reader {}",
+            clap::ValueEnum::to_possible_value(&self.reader)
+                .map(|v| v.get_name().to_string())
+                .unwrap_or_default()
+        ));
+        if self.crops {
+            command.push_str(" --crops");
+        }
         if let Some(limit) = self.limit {
             command.push_str(&format!(" --limit {limit}"));
         }
@@ -69,6 +85,9 @@ fn main() -> anyhow::Result<()> {
             args.detector_max_side
         );
     }
+    if args.crops {
+        return crops(&args);
+    }
     let mut samples = bench::load_dataset(&args.dataset)?;
     if let Some(limit) = args.limit {
         samples.truncate(limit);
@@ -78,9 +97,10 @@ fn main() -> anyhow::Result<()> {
         threads: args.threads,
         ..ModelConfig::default()
     };
-    let recognizer = Recognizer::load(&config)?;
+    let recognizer = Recognizer::load_for(&config, args.reader)?;
     let options = ReadOptions {
         detector_max_side: args.detector_max_side,
+        reader: args.reader,
         ..ReadOptions::default()
     };
 
@@ -138,6 +158,115 @@ fn main() -> anyhow::Result<()> {
     if let Some(path) = &args.markdown {
         std::fs::write(path, bench::render_markdown(&summary, &scores, &info))
             .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The recogniser alone on a folder of plate crops: exact matches, the
+/// character confusions of same-length misses, latency per crop.
+fn crops(args: &Args) -> anyhow::Result<()> {
+    let list = args.dataset.join("groundtruth.csv");
+    let text =
+        std::fs::read_to_string(&list).with_context(|| format!("reading {}", list.display()))?;
+    let mut rows: Vec<(String, String)> = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let fields: Vec<&str> = line.trim().split(',').collect();
+        match fields.as_slice() {
+            [file, _state, plate] => rows.push((file.to_string(), plate.to_string())),
+            [] | [""] => {}
+            _ => anyhow::bail!(
+                "{}:{}: expected FILE,STATE,PLATE",
+                list.display(),
+                number + 1
+            ),
+        }
+    }
+    if let Some(limit) = args.limit {
+        rows.truncate(limit);
+    }
+    let config = ModelConfig {
+        models_dir: args.models_dir.clone(),
+        threads: args.threads,
+        ..ModelConfig::default()
+    };
+    let recognizer = Recognizer::load_for(&config, args.reader)?;
+    let options = ReadOptions {
+        reader: args.reader,
+        ..ReadOptions::default()
+    };
+    let mut right = 0usize;
+    let mut times = Vec::with_capacity(rows.len());
+    let mut confusions: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut length_errors = 0usize;
+    for (index, (file, plate)) in rows.iter().enumerate() {
+        let path = args.dataset.join(file);
+        let crop = image::open(&path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .to_rgb8();
+        let (read, _confidence, elapsed) = recognizer.read_plate_crop(crop, &options)?;
+        // The first read sets up the sessions: not timed.
+        if index > 0 {
+            times.push(elapsed.as_secs_f64() * 1000.0);
+        }
+        if read == *plate {
+            right += 1;
+        } else if read.len() == plate.len() {
+            for (want, got) in plate.chars().zip(read.chars()) {
+                if want != got {
+                    *confusions.entry(format!("{want}->{got}")).or_default() += 1;
+                }
+            }
+        } else {
+            length_errors += 1;
+        }
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({"file": file, "plate": plate, "read": read, "ms": elapsed.as_secs_f64() * 1000.0})
+            );
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        times
+            .get(((times.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let mut worst: Vec<(String, usize)> = confusions.into_iter().collect();
+    worst.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let worst: Vec<String> = worst
+        .iter()
+        .take(15)
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    let summary = format!(
+        "| dataset | reader | crops | exact | median ms | p95 ms | wrong length | most common confusions |\n\
+         |---|---|---:|---:|---:|---:|---:|---|\n\
+         | {} | {:?} | {} | {} ({:.1} %) | {:.1} | {:.1} | {} | {} |\n\n{} ({}, {} threads)\n",
+        args.dataset.display(),
+        args.reader,
+        rows.len(),
+        right,
+        100.0 * right as f64 / rows.len().max(1) as f64,
+        at(0.5),
+        at(0.95),
+        length_errors,
+        worst.join(", "),
+        args.command(),
+        {
+            let machine = Machine::detect();
+            format!("{} cores, {}", machine.cores, machine.cpu_model)
+        },
+        args.threads,
+    );
+    if args.json {
+        eprint!("{summary}");
+    } else {
+        print!("{summary}");
+    }
+    if let Some(path) = &args.markdown {
+        std::fs::write(path, &summary).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }

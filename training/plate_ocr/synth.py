@@ -1,0 +1,430 @@
+"""Synthetic licence plates for training the plate recogniser.
+
+Each sample is a plate rendered from scratch with PIL: a layout (US with a
+state name and a slogan, EU with the blue band, plain single-line and
+stacked ones), a text in one of several national formats, a font from
+Debian's font packages, then degraded the way a camera and the text
+detector degrade real plates (perspective, rotation, blur, motion, noise,
+JPEG, low resolution, glare, shadow, dirt, bolts, frames, tight and loose
+crops). The label is the plate's characters, A-Z and 0-9 only.
+
+Everything follows from the seed: `render(seed)` gives the same image and
+label on every run. No real plate image is used anywhere.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import math
+import os
+import random
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+# Bump when the output of render() changes for the same seed.
+GENERATOR_VERSION = "1"
+
+ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+HEIGHT = 32
+WIDTH = 128
+
+FONT_ROOT = "/usr/share/fonts"
+# Sans-serif bold faces close to the ones plates use, from Debian's
+# fonts-dejavu-core, fonts-liberation(2), fonts-urw-base35,
+# fonts-freefont-ttf, fonts-croscore, fonts-open-sans, fonts-roboto-unhinted
+# and fonts-noto-core.
+TRAIN_FONTS = [
+    "truetype/dejavu/DejaVuSans-Bold.ttf",
+    "truetype/dejavu/DejaVuSansCondensed-Bold.ttf",
+    "truetype/dejavu/DejaVuSansMono-Bold.ttf",
+    "truetype/liberation2/LiberationSans-Bold.ttf",
+    "truetype/liberation/LiberationSansNarrow-Bold.ttf",
+    "truetype/liberation2/LiberationMono-Bold.ttf",
+    "truetype/freefont/FreeSansBold.ttf",
+    "truetype/freefont/FreeMonoBold.ttf",
+    "truetype/croscore/Arimo-Bold.ttf",
+    "truetype/croscore/Cousine-Bold.ttf",
+    "truetype/open-sans/OpenSans-Bold.ttf",
+    "truetype/open-sans/OpenSans-CondBold.ttf",
+    "truetype/noto/NotoSans-Bold.ttf",
+    "opentype/urw-base35/NimbusSans-Bold.otf",
+    "opentype/urw-base35/NimbusSansNarrow-Bold.otf",
+    "opentype/urw-base35/NimbusMonoPS-Bold.otf",
+    "truetype/roboto/unhinted/RobotoTTF/Roboto-Bold.ttf",
+]
+# Never used for training: the test that the model reads plates it was not
+# trained on renders with these.
+HELD_OUT_FONTS = [
+    "truetype/roboto/unhinted/RobotoTTF/Roboto-Black.ttf",
+    "truetype/open-sans/OpenSans-ExtraBold.ttf",
+]
+
+US_STATES = [
+    "ALABAMA", "ALASKA", "ARIZONA", "ARKANSAS", "CALIFORNIA", "COLORADO", "CONNECTICUT",
+    "DELAWARE", "FLORIDA", "GEORGIA", "HAWAII", "IDAHO", "ILLINOIS", "INDIANA", "IOWA",
+    "KANSAS", "KENTUCKY", "LOUISIANA", "MAINE", "MARYLAND", "MASSACHUSETTS", "MICHIGAN",
+    "MINNESOTA", "MISSISSIPPI", "MISSOURI", "MONTANA", "NEBRASKA", "NEVADA",
+    "NEW HAMPSHIRE", "NEW JERSEY", "NEW MEXICO", "NEW YORK", "NORTH CAROLINA",
+    "NORTH DAKOTA", "OHIO", "OKLAHOMA", "OREGON", "PENNSYLVANIA", "RHODE ISLAND",
+    "SOUTH CAROLINA", "SOUTH DAKOTA", "TENNESSEE", "TEXAS", "UTAH", "VERMONT", "VIRGINIA",
+    "WASHINGTON", "WEST VIRGINIA", "WISCONSIN", "WYOMING",
+]
+SLOGANS = [
+    "THE GOLDEN STATE", "EMPIRE STATE", "SUNSHINE STATE", "LAND OF LINCOLN",
+    "THE LONE STAR STATE", "GARDEN STATE", "EXPERIENCE WONDER", "LIVE FREE OR DIE",
+    "GREAT LAKES STATE", "THE BEEHIVE STATE", "dmv.ca.gov", "PEACH STATE",
+    "FIRST IN FLIGHT", "GRAND CANYON STATE", "VACATIONLAND", "FAMOUS POTATOES",
+    "10,000 LAKES", "WILD WONDERFUL", "PURE MICHIGAN", "VIRGINIA IS FOR LOVERS",
+]
+EU_COUNTRIES = ["F", "D", "I", "NL", "E", "PL", "B", "P", "A", "CZ", "S", "FIN", "GB", "IRL"]
+
+# Formats: L letter, D digit, space and '-' are drawn but not labelled.
+US_FORMATS = [
+    "DLLLDDD", "LLLDDDD", "LLL DDDD", "LLL DDD", "DDD LLL", "LL DDDDD", "DLLDDD",
+    "LLLDDD", "DDDLLL", "LDDDLL", "DDDDDD", "LLLLDD", "DLLL DDD", "LL DLLLD", "DDDLLLD",
+]
+EU_FORMATS = [
+    "LL-DDD-LL",   # France, Italy
+    "LL DDD LL",
+    "L LL DDDD",   # Germany
+    "LL LL DDD",
+    "DD-LLL-D",    # Netherlands
+    "LL-DDD-L",
+    "DDDD LLL",    # Spain
+    "LL DDDDD",    # Poland
+    "LLDD LLL",    # United Kingdom
+    "DD-LL-DD",    # Portugal
+    "LLL DDD",     # Sweden, Finland
+    "L DDDD LL",
+]
+OTHER_FORMATS = ["LLDDLLDDDD", "DDD-DD", "LL-DDDD", "DLL-DDDD", "LDDDDD", "DDLLDD"]
+
+
+@dataclass
+class Sample:
+    image: Image.Image  # grayscale, HEIGHT x WIDTH
+    label: str  # A-Z 0-9
+
+
+def font_paths(held_out: bool = False) -> list[str]:
+    names = HELD_OUT_FONTS if held_out else TRAIN_FONTS
+    paths = [os.path.join(FONT_ROOT, name) for name in names]
+    found = [path for path in paths if os.path.exists(path)]
+    if not found:
+        raise SystemExit(
+            "no fonts found under /usr/share/fonts; run scripts/train-plate-ocr, which installs them"
+        )
+    return found
+
+
+def plate_text(rng: random.Random, fmt: str) -> str:
+    out = []
+    for c in fmt:
+        if c == "L":
+            out.append(rng.choice("ABCDEFGHJKLMNPRSTUVWXYZ" if rng.random() < 0.8 else ALPHABET[10:]))
+        elif c == "D":
+            out.append(rng.choice("0123456789"))
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def label_of(text: str) -> str:
+    return "".join(c for c in text if c in ALPHABET)
+
+
+def _colour(rng: random.Random, light: bool) -> tuple[int, int, int]:
+    if light:
+        base = rng.randint(190, 255)
+        return tuple(max(0, min(255, base + rng.randint(-25, 10))) for _ in range(3))
+    base = rng.randint(0, 80)
+    tint = rng.choice([(0, 0, 0), (0, 0, 90), (90, 0, 0), (0, 60, 0)])
+    return tuple(min(255, base + t) for t in tint)
+
+
+@functools.lru_cache(maxsize=4096)
+def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(path, size)
+
+
+def _fit_font(path: str, text: str, box_w: int, box_h: int, spacing: float) -> tuple[ImageFont.FreeTypeFont, int]:
+    """The largest size at which `text` fits the box; its width with spacing."""
+    size = box_h
+    while size > 6:
+        font = _font(path, size)
+        width = _text_width(font, text, spacing)
+        bbox = font.getbbox("A0")
+        if width <= box_w and (bbox[3] - bbox[1]) <= box_h:
+            return font, width
+        size = int(size * 0.92)
+    font = _font(path, 6)
+    return font, _text_width(font, text, spacing)
+
+
+def _text_width(font: ImageFont.FreeTypeFont, text: str, spacing: float) -> int:
+    advance = sum(font.getlength(c) for c in text)
+    return int(advance + spacing * font.size * max(0, len(text) - 1))
+
+
+def _draw_text(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, font, fill, spacing: float) -> tuple[int, int, int, int]:
+    """Draws character by character (for the spacing); returns the ink box."""
+    x, y = xy
+    left, top, right, bottom = 10**9, 10**9, -(10**9), -(10**9)
+    for c in text:
+        if c != " ":
+            box = draw.textbbox((x, y), c, font=font)
+            left, top = min(left, box[0]), min(top, box[1])
+            right, bottom = max(right, box[2]), max(bottom, box[3])
+            draw.text((x, y), c, font=font, fill=fill)
+        x += font.getlength(c) + spacing * font.size
+    return left, top, right, bottom
+
+
+def _plate(rng: random.Random, fonts: list[str]) -> tuple[Image.Image, str, tuple[int, int, int, int]]:
+    """A clean plate: its RGB picture, its text, the main text's ink box."""
+    kind = rng.choices(["us", "eu", "plain", "stacked"], weights=[55, 30, 10, 5])[0]
+    font = rng.choice(fonts)
+    spacing = rng.uniform(-0.02, 0.15)
+    # Half the size of a real plate in millimetres: enough pixels for the
+    # 48-pixel model input, and fast to transform.
+    if kind == "eu":
+        w, h = 260, rng.randint(52, 62)
+        fmt = rng.choice(EU_FORMATS)
+    elif kind == "us" or kind == "stacked":
+        w, h = 240, rng.randint(117, 130)
+        fmt = rng.choice(US_FORMATS)
+    else:
+        w, h = rng.choice([(240, 120), (260, 57), (200, 100)])
+        fmt = rng.choice(OTHER_FORMATS + US_FORMATS)
+    text = plate_text(rng, fmt)
+    dark_plate = rng.random() < 0.08
+    bg = _colour(rng, light=not dark_plate)
+    if kind == "us" and rng.random() < 0.2:
+        bg = rng.choice([(250, 225, 90), (200, 225, 250), (245, 245, 235), (235, 240, 255)])
+    fg = _colour(rng, light=dark_plate)
+    img = Image.new("RGB", (w, h), bg)
+    draw = ImageDraw.Draw(img)
+    if rng.random() < 0.35:
+        # A gradient or a picture-like background band.
+        band = Image.linear_gradient("L").resize((w, h)).rotate(rng.choice([0, 90, 180, 270]))
+        tint = Image.new("RGB", (w, h), _colour(rng, light=not dark_plate))
+        img = Image.composite(tint, img, band.point(lambda v: int(v * rng.uniform(0.2, 0.6))))
+        draw = ImageDraw.Draw(img)
+    if rng.random() < 0.7:
+        border = rng.randint(1, 4)
+        draw.rectangle([border // 2, border // 2, w - border // 2, h - border // 2], outline=fg, width=border)
+
+    left_margin = int(w * 0.05)
+    right_margin = int(w * 0.05)
+    top, bottom = int(h * 0.12), int(h * 0.88)
+    if kind == "eu":
+        band_w = int(h * 0.45)
+        draw.rectangle([0, 0, band_w, h], fill=(20, 50, 160))
+        cx, cy, r = band_w // 2, int(h * 0.33), int(h * 0.18)
+        for i in range(12):
+            a = 2 * math.pi * i / 12
+            sx, sy = cx + r * math.cos(a), cy + r * math.sin(a)
+            draw.ellipse([sx - 1, sy - 1, sx + 1, sy + 1], fill=(250, 210, 0))
+        country = rng.choice(EU_COUNTRIES)
+        cfont, _ = _fit_font(font, country, band_w - 6, int(h * 0.32), 0)
+        draw.text((4, int(h * 0.58)), country, font=cfont, fill=(255, 255, 255))
+        left_margin = band_w + int(w * 0.03)
+        top, bottom = int(h * 0.1), int(h * 0.9)
+    elif kind in ("us", "stacked"):
+        header = rng.choice(US_STATES)
+        hfont, hw = _fit_font(font, header, int(w * 0.8), int(h * rng.uniform(0.12, 0.2)), 0.02)
+        draw.text(((w - hw) // 2, int(h * 0.04)), header, font=hfont, fill=_colour(rng, light=dark_plate))
+        if rng.random() < 0.7:
+            slogan = rng.choice(SLOGANS)
+            sfont, sw = _fit_font(font, slogan, int(w * 0.7), int(h * 0.1), 0.02)
+            draw.text(((w - sw) // 2, int(h * 0.84)), slogan, font=sfont, fill=_colour(rng, light=dark_plate))
+        top, bottom = int(h * 0.25), int(h * 0.8)
+        if rng.random() < 0.3:
+            # Registration stickers in the corners.
+            for sx in (int(w * 0.04), int(w * 0.84)):
+                if rng.random() < 0.6:
+                    draw.rectangle([sx, int(h * 0.06), sx + int(w * 0.12), int(h * 0.22)],
+                                   fill=rng.choice([(200, 30, 30), (30, 120, 200), (240, 200, 0)]))
+
+    box_w = w - left_margin - right_margin
+    box_h = bottom - top
+    if kind == "stacked" and len(label_of(text)) >= 6:
+        # Two small stacked characters at the left, the rest large.
+        stack, rest = text[:2], text[2:].strip()
+        sfont, _ = _fit_font(font, "W", int(box_w * 0.12), int(box_h * 0.45), 0)
+        draw.text((left_margin, top), stack[0], font=sfont, fill=fg)
+        draw.text((left_margin, top + box_h // 2), stack[1], font=sfont, fill=fg)
+        mfont, mw = _fit_font(font, rest, int(box_w * 0.82), box_h, spacing)
+        x0 = left_margin + int(box_w * 0.16) + (int(box_w * 0.82) - mw) // 2
+        ink = _draw_text(draw, (x0, top), rest, mfont, fg, spacing)
+        ink = (left_margin, min(ink[1], top), ink[2], ink[3])
+    else:
+        mfont, mw = _fit_font(font, text, box_w, box_h, spacing)
+        asc = mfont.getbbox("A0")
+        x0 = left_margin + (box_w - mw) // 2
+        y0 = top + (box_h - (asc[3] - asc[1])) // 2 - asc[1]
+        ink = _draw_text(draw, (x0, y0), text, mfont, fg, spacing)
+    if kind == "us" and rng.random() < 0.4:
+        # Bolts at the top.
+        for bx in (int(w * 0.25), int(w * 0.75)):
+            r = rng.randint(2, 5)
+            draw.ellipse([bx - r, int(h * 0.06) - r + 3, bx + r, int(h * 0.06) + r + 3],
+                         fill=rng.choice([(150, 150, 150), (90, 90, 90), bg]))
+    return img, text, ink
+
+
+def _perspective(img: Image.Image, rng: random.Random, strength: float) -> Image.Image:
+    w, h = img.size
+    d = lambda: rng.uniform(-strength, strength)  # noqa: E731
+    src = [(0, 0), (w, 0), (w, h), (0, h)]
+    dst = [(d() * w, d() * h), (w + d() * w, d() * h), (w + d() * w, h + d() * h), (d() * w, h + d() * h)]
+    matrix = []
+    for (x, y), (u, v) in zip(dst, src):
+        matrix.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        matrix.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+    a = np.array(matrix, dtype=np.float64)
+    b = np.array([p for uv in src for p in uv], dtype=np.float64)
+    try:
+        coeffs = np.linalg.solve(a, b)
+    except np.linalg.LinAlgError:
+        return img
+    return img.transform((w, h), Image.Transform.PERSPECTIVE, tuple(coeffs), Image.Resampling.BILINEAR)
+
+
+def _degrade(img: Image.Image, ink: tuple[int, int, int, int], rng: random.Random) -> Image.Image:
+    w, h = img.size
+    # Surroundings: the car around the plate, for loose crops.
+    pad_x, pad_y = int(w * 0.25), int(h * 0.4)
+    car = _colour(rng, light=rng.random() < 0.4)
+    canvas = Image.new("RGB", (w + 2 * pad_x, h + 2 * pad_y), car)
+    if rng.random() < 0.5:
+        shade = Image.linear_gradient("L").resize(canvas.size).rotate(rng.choice([0, 90, 180, 270]))
+        canvas = Image.composite(Image.new("RGB", canvas.size, _colour(rng, light=rng.random() < 0.4)),
+                                 canvas, shade)
+    if rng.random() < 0.5:
+        # A plate frame: a dark band over the bottom (and sometimes top) edge.
+        draw = ImageDraw.Draw(img)
+        fc = _colour(rng, light=False)
+        if rng.random() < 0.6:
+            draw.rectangle([0, int(h * rng.uniform(0.83, 0.93)), w, h], fill=fc)
+        if rng.random() < 0.3:
+            draw.rectangle([0, 0, w, int(h * rng.uniform(0.03, 0.1))], fill=fc)
+    if rng.random() < 0.3:
+        # Dirt.
+        draw = ImageDraw.Draw(img)
+        for _ in range(rng.randint(3, 30)):
+            x, y, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(1, 6)
+            g = rng.randint(40, 140)
+            draw.ellipse([x - r, y - r, x + r, y + r], fill=(g, g - 10, g - 20))
+    canvas.paste(img, (pad_x, pad_y))
+    ink = (ink[0] + pad_x, ink[1] + pad_y, ink[2] + pad_x, ink[3] + pad_y)
+
+    # Crop: the whole plate (tight or loose) or the text line as the text
+    # detector cuts it.
+    whole_plate = rng.random() < 0.5
+    if whole_plate:
+        l, t, r, b = pad_x, pad_y, pad_x + w, pad_y + h
+        m = rng.uniform(-0.02, 0.12)
+    else:
+        l, t, r, b = ink
+        m = rng.uniform(0.04, 0.18)
+    mw, mh = (r - l) * m, (b - t) * m * 2
+    jitter = lambda s: rng.uniform(-s, s)  # noqa: E731
+    box = (l - mw + jitter(mw * 0.5 + 2), t - mh + jitter(mh * 0.5 + 2),
+           r + mw + jitter(mw * 0.5 + 2), b + mh + jitter(mh * 0.5 + 2))
+    if whole_plate:
+        angle = rng.gauss(0, 3) if rng.random() < 0.7 else rng.uniform(-10, 10)
+    else:
+        # The text detector's crops are rectified: little rotation is left.
+        angle = rng.gauss(0, 1.5)
+    # Rotate and warp only the neighbourhood of the crop.
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    grow = max(bw, bh) * 0.35
+    region = (int(box[0] - grow), int(box[1] - grow), int(box[2] + grow), int(box[3] + grow))
+    local = canvas.crop(region)
+    local = local.rotate(angle, resample=Image.Resampling.BILINEAR)
+    local = _perspective(local, rng, rng.uniform(0.0, 0.03))
+    inner = (box[0] - region[0], box[1] - region[1], box[2] - region[0], box[3] - region[1])
+    crop = local.crop(tuple(int(v) for v in inner))
+
+    # Light: glare and shadow.
+    arr = np.asarray(crop, dtype=np.float32)
+    ch, cw = arr.shape[:2]
+    if rng.random() < 0.15:
+        yy, xx = np.mgrid[0:ch, 0:cw]
+        cx, cy = rng.uniform(0, cw), rng.uniform(0, ch)
+        radius = rng.uniform(0.2, 0.8) * max(cw, ch)
+        glare = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * radius ** 2)) * rng.uniform(40, 120)
+        arr = arr + glare[..., None]
+    if rng.random() < 0.25:
+        xx = np.arange(cw)[None, :].repeat(ch, 0)
+        yy = np.arange(ch)[:, None].repeat(cw, 1)
+        a, b = rng.uniform(-1, 1), rng.uniform(-1, 1)
+        edge = a * (xx - cw / 2) + b * (yy - ch / 2) + rng.uniform(-0.3, 0.3) * cw
+        arr = arr * np.where(edge > 0, rng.uniform(0.35, 0.75), 1.0)[..., None]
+    arr = arr * rng.uniform(0.7, 1.2) + rng.uniform(-30, 30)
+    crop = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+
+    # Camera: low resolution, blur, motion, noise, JPEG.
+    if rng.random() < 0.6:
+        target_h = rng.randint(14, 36)
+        scale = target_h / max(1, crop.height)
+        small = crop.resize((max(4, int(crop.width * scale)), target_h), Image.Resampling.BILINEAR)
+        crop = small.resize(crop.size, Image.Resampling.BILINEAR) if rng.random() < 0.5 else small
+    if rng.random() < 0.4:
+        crop = crop.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2)))
+    if rng.random() < 0.2:
+        k = np.zeros((5, 5))
+        if rng.random() < 0.5:
+            k[2, :] = 1
+        else:
+            np.fill_diagonal(k, 1)
+        crop = crop.filter(ImageFilter.Kernel((5, 5), k.flatten().tolist(), scale=k.sum()))
+    arr = np.asarray(crop, dtype=np.float32)
+    arr = arr + np.random.default_rng(rng.getrandbits(32)).normal(0, rng.uniform(0, 12), arr.shape)
+    crop = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+    if rng.random() < 0.7:
+        buffer = io.BytesIO()
+        crop.save(buffer, format="JPEG", quality=rng.randint(15, 95))
+        buffer.seek(0)
+        crop = Image.open(buffer).convert("RGB")
+    if rng.random() < 0.05:
+        crop = crop.rotate(180)  # the model must not read these: labelled as they are, rare
+    return crop
+
+
+def to_input(img: Image.Image) -> Image.Image:
+    """What the model sees: grayscale, height HEIGHT, width by aspect ratio up
+    to WIDTH, padded on the right with the picture's edge colour. The Rust
+    recognizer does the same (services/recognizer/src/plate_ocr.rs)."""
+    gray = img.convert("L")
+    w = max(1, min(WIDTH, round(gray.width * HEIGHT / max(1, gray.height))))
+    resized = gray.resize((w, HEIGHT), Image.Resampling.BILINEAR)
+    out = Image.new("L", (WIDTH, HEIGHT), int(np.asarray(resized)[:, -1].mean()))
+    out.paste(resized, (0, 0))
+    return out
+
+
+def render(seed: int, held_out_fonts: bool = False) -> Sample:
+    rng = random.Random(seed)
+    fonts = font_paths(held_out_fonts)
+    img, text, ink = _plate(rng, fonts)
+    crop = _degrade(img, ink, rng)
+    label = label_of(text)
+    if crop.width < 2 or crop.height < 2:
+        crop = img
+    return Sample(image=to_input(crop), label=label)
+
+
+if __name__ == "__main__":
+    import sys
+
+    out = sys.argv[1] if len(sys.argv) > 1 else "/tmp/plate-samples"
+    os.makedirs(out, exist_ok=True)
+    for seed in range(int(sys.argv[2]) if len(sys.argv) > 2 else 40):
+        sample = render(seed)
+        sample.image.save(os.path.join(out, f"{seed:04d}-{sample.label}.png"))
+    print(f"samples in {out}")
