@@ -47,6 +47,22 @@ struct Args {
 }
 
 impl Args {
+    /// The recognizer and the read options of this run.
+    fn recognizer(&self) -> anyhow::Result<(Recognizer, ReadOptions)> {
+        let config = ModelConfig {
+            models_dir: self.models_dir.clone(),
+            threads: self.threads,
+            ..ModelConfig::default()
+        };
+        let recognizer = Recognizer::load_for(&config, self.reader)?;
+        let options = ReadOptions {
+            detector_max_side: self.detector_max_side,
+            reader: self.reader,
+            ..ReadOptions::default()
+        };
+        Ok((recognizer, options))
+    }
+
     /// The command that reproduces this run, for the report.
     fn command(&self) -> String {
         let mut command = format!(
@@ -92,17 +108,7 @@ fn main() -> anyhow::Result<()> {
     if let Some(limit) = args.limit {
         samples.truncate(limit);
     }
-    let config = ModelConfig {
-        models_dir: args.models_dir.clone(),
-        threads: args.threads,
-        ..ModelConfig::default()
-    };
-    let recognizer = Recognizer::load_for(&config, args.reader)?;
-    let options = ReadOptions {
-        detector_max_side: args.detector_max_side,
-        reader: args.reader,
-        ..ReadOptions::default()
-    };
+    let (recognizer, options) = args.recognizer()?;
 
     // The first inference of a session sets up buffers and kernels; one
     // untimed read keeps that out of the latency figures.
@@ -184,16 +190,7 @@ fn crops(args: &Args) -> anyhow::Result<()> {
     if let Some(limit) = args.limit {
         rows.truncate(limit);
     }
-    let config = ModelConfig {
-        models_dir: args.models_dir.clone(),
-        threads: args.threads,
-        ..ModelConfig::default()
-    };
-    let recognizer = Recognizer::load_for(&config, args.reader)?;
-    let options = ReadOptions {
-        reader: args.reader,
-        ..ReadOptions::default()
-    };
+    let (recognizer, options) = args.recognizer()?;
     let mut right = 0usize;
     let mut times = Vec::with_capacity(rows.len());
     let mut confusions: std::collections::BTreeMap<String, usize> = Default::default();
