@@ -314,6 +314,39 @@ pub fn anprctl(
     Ok(stdout)
 }
 
+/// Registers the VMS simulator on `127.0.0.1:port` as target `name`
+/// (login `admin`, Detect and Lost) with `anprctl vms add`, the password on
+/// standard input, as an operator would.
+pub fn add_simulator_target(
+    bin_dir: &Path,
+    config_url: &str,
+    name: &str,
+    port: u16,
+    password: &str,
+) -> anyhow::Result<()> {
+    let port = port.to_string();
+    anprctl(
+        bin_dir,
+        config_url,
+        &[
+            "vms",
+            "add",
+            name,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--login",
+            "admin",
+            "--events",
+            "both",
+            "--password-stdin",
+        ],
+        Some(password),
+    )
+    .map(|_| ())
+}
+
 /// A plain HTTP/1.1 GET on 127.0.0.1; the body as text when the answer is 200.
 pub fn http_get(port: u16, path: &str) -> anyhow::Result<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))

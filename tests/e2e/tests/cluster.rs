@@ -109,23 +109,14 @@ fn six_cameras_on_a_nats_cluster_survive_replica_crashes_and_a_node_loss() {
         processes::anprctl(services.bin_dir(), &config_url, args, stdin)
             .unwrap_or_else(|err| panic!("{err:#}"))
     };
-    anprctl(
-        &[
-            "vms",
-            "add",
-            "nx",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &vms_port.to_string(),
-            "--login",
-            "admin",
-            "--events",
-            "both",
-            "--password-stdin",
-        ],
-        Some(VMS_PASSWORD),
-    );
+    processes::add_simulator_target(
+        services.bin_dir(),
+        &config_url,
+        "nx",
+        vms_port,
+        VMS_PASSWORD,
+    )
+    .unwrap_or_else(|err| panic!("{err:#}"));
     // Every camera plays the clip from the same moment, as live cameras
     // watching the same road would.
     let epoch = SystemTime::now() + STARTUP;

@@ -228,23 +228,14 @@ impl Pipeline {
             processes::anprctl(services.bin_dir(), &config_url, args, stdin)
                 .unwrap_or_else(|err| panic!("{err:#}"))
         };
-        anprctl(
-            &[
-                "vms",
-                "add",
-                "nx-gate",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &vms_port.to_string(),
-                "--login",
-                "admin",
-                "--events",
-                "both",
-                "--password-stdin",
-            ],
-            Some(VMS_PASSWORD),
-        );
+        processes::add_simulator_target(
+            services.bin_dir(),
+            &config_url,
+            "nx-gate",
+            vms_port,
+            VMS_PASSWORD,
+        )
+        .unwrap_or_else(|err| panic!("{err:#}"));
         anprctl(
             &[
                 "camera",

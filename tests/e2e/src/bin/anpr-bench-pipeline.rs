@@ -51,7 +51,9 @@ use anpr_e2e::binaries::{find_models_dir, release_dir};
 use anpr_e2e::measure::{
     self, children, clock_ticks_per_second, comm_of, percentile, proc_stat, MachineCpu, Metrics,
 };
-use anpr_e2e::processes::{anprctl, http_get, no_panic, unix_millis, Services};
+use anpr_e2e::processes::{
+    add_simulator_target, anprctl, http_get, no_panic, unix_millis, Services,
+};
 use anpr_testkit::clip::{self, ClipSpec, PlateClip};
 use anpr_testkit::{NatsServer, RtspServer};
 use anpr_vms_sim::RecordedEvent;
@@ -950,23 +952,7 @@ fn run_once(context: &Bench, spec: RunSpec) -> anyhow::Result<Run> {
         anprctl(context.bin_dir, &config_url, args, stdin).map(|_| ())
     };
     if let Some(port) = vms_port {
-        ctl(
-            &[
-                "vms",
-                "add",
-                "bench",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--login",
-                "admin",
-                "--events",
-                "both",
-                "--password-stdin",
-            ],
-            Some(VMS_PASSWORD),
-        )?;
+        add_simulator_target(context.bin_dir, &config_url, "bench", port, VMS_PASSWORD)?;
     }
     let service_env = {
         let mut env = env.clone();
