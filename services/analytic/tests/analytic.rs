@@ -212,6 +212,7 @@ impl Stack {
             .expect("consumer created");
         PlateEvents {
             messages: consumer.messages().await.expect("consumer messages"),
+            seen: Default::default(),
         }
     }
 }
@@ -280,16 +281,29 @@ fn metric(body: &str, name: &str) -> f64 {
 
 struct PlateEvents {
     messages: jetstream::consumer::pull::Stream,
+    /// Stream sequences already returned: a message redelivered because its
+    /// ack was lost (NATS restarted) is the same stored event, not a new one.
+    seen: std::collections::HashSet<u64>,
 }
 
 impl PlateEvents {
     /// The next stored event with its `Nats-Msg-Id` and `traceparent`.
     async fn next(&mut self) -> (PlateEvent, Option<String>, Option<String>) {
-        let message = tokio::time::timeout(DEADLINE, self.messages.next())
-            .await
-            .expect("a plate event within the deadline")
-            .expect("consumer stream open")
-            .expect("consumer message");
+        let message = loop {
+            let message = tokio::time::timeout(DEADLINE, self.messages.next())
+                .await
+                .expect("a plate event within the deadline")
+                .expect("consumer stream open")
+                .expect("consumer message");
+            let sequence = message
+                .info()
+                .expect("JetStream message info")
+                .stream_sequence;
+            if self.seen.insert(sequence) {
+                break message;
+            }
+            message.ack().await.expect("ack");
+        };
         let event = PlateEvent::decode(message.payload.clone()).expect("a PlateEvent");
         let headers = message.headers.clone().unwrap_or_default();
         let msg_id = headers.get("Nats-Msg-Id").map(|v| v.as_str().to_string());

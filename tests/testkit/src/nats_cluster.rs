@@ -35,7 +35,27 @@ struct Node {
 impl NatsCluster {
     /// Starts `nodes` servers that route to each other (cluster `anpr-test`)
     /// and waits until every one listens and reports a JetStream meta leader.
+    ///
+    /// Free ports are picked up front, so a node may find one taken by then
+    /// (another node's outgoing route uses an ephemeral port); the cluster is
+    /// then started again on other ports, up to three times.
     pub fn start(nodes: usize) -> Self {
+        let mut attempt = 1;
+        loop {
+            match std::panic::catch_unwind(|| Self::start_once(nodes)) {
+                Ok(cluster) => return cluster,
+                Err(failure) if attempt >= 3 => std::panic::resume_unwind(failure),
+                Err(_) => {
+                    eprintln!(
+                        "NATS cluster did not start (attempt {attempt}); again on other ports"
+                    );
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    fn start_once(nodes: usize) -> Self {
         assert!(nodes > 0, "a NATS cluster needs at least one node");
         let dir = tempfile::tempdir().expect("temporary NATS cluster directory");
         let ports = distinct_free_ports(nodes * 3);
