@@ -442,7 +442,20 @@ async fn reads_become_one_detect_and_one_lost_with_the_voted_text() {
         .expect("the Lost carries a traceparent");
     assert_eq!(lost_trace.split('-').nth(1), Some(trace_id.as_str()));
 
-    let body = analytic.metrics().await;
+    // The Lost is in the stream as soon as NATS stored it; the analytic counts
+    // it once the acknowledgement is back.
+    let deadline = Instant::now() + DEADLINE;
+    let body = loop {
+        let body = analytic.metrics().await;
+        if metric(&body, "anpr_analytic_events_published_total{kind=\"lost\"}") >= 1.0 {
+            break body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the Lost was never counted: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(
         metric(
             &body,
