@@ -25,17 +25,20 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 # Bump when the output of render() changes for the same seed.
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-HEIGHT = 32
+HEIGHT = 48
 WIDTH = 128
 
 FONT_ROOT = "/usr/share/fonts"
-# Sans-serif bold faces close to the ones plates use, from Debian's
-# fonts-dejavu-core, fonts-liberation(2), fonts-urw-base35,
-# fonts-freefont-ttf, fonts-croscore, fonts-open-sans, fonts-roboto-unhinted
-# and fonts-noto-core.
+# Bold faces close to the ones plates use (plain, condensed, monospaced,
+# rounded), from Debian's fonts-dejavu-core, fonts-liberation(2),
+# fonts-urw-base35, fonts-freefont-ttf, fonts-croscore, fonts-open-sans,
+# fonts-roboto-unhinted, fonts-noto-core, fonts-bebas-neue,
+# fonts-yanone-kaffeesatz, fonts-b612, fonts-dosis, fonts-cabin, fonts-lato,
+# fonts-hack, fonts-league-spartan, fonts-adf-switzera and
+# fonts-adf-universalis.
 TRAIN_FONTS = [
     "truetype/dejavu/DejaVuSans-Bold.ttf",
     "truetype/dejavu/DejaVuSansCondensed-Bold.ttf",
@@ -54,6 +57,18 @@ TRAIN_FONTS = [
     "opentype/urw-base35/NimbusSansNarrow-Bold.otf",
     "opentype/urw-base35/NimbusMonoPS-Bold.otf",
     "truetype/roboto/unhinted/RobotoTTF/Roboto-Bold.ttf",
+    "opentype/bebas-neue/BebasNeue-Bold.otf",
+    "opentype/yanone-kaffeesatz/YanoneKaffeesatz-Bold.otf",
+    "opentype/b612/B612-Bold.otf",
+    "opentype/b612/B612Mono-Bold.otf",
+    "opentype/dosis/Dosis-ExtraBold.otf",
+    "opentype/cabin/Cabin-Bold.otf",
+    "truetype/lato/Lato-Heavy.ttf",
+    "truetype/hack/Hack-Bold.ttf",
+    "opentype/league-spartan/LeagueSpartan-Bold.otf",
+    "truetype/adf/SwitzeraADF-Bold.otf",
+    "truetype/adf/SwitzeraADF-BoldCond.otf",
+    "truetype/adf/UniversalisADFStd-BoldCond.otf",
 ]
 # Never used for training: the test that the model reads plates it was not
 # trained on renders with these.
@@ -169,8 +184,11 @@ def _text_width(font: ImageFont.FreeTypeFont, text: str, spacing: float) -> int:
     return int(advance + spacing * font.size * max(0, len(text) - 1))
 
 
-def _draw_text(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, font, fill, spacing: float) -> tuple[int, int, int, int]:
-    """Draws character by character (for the spacing); returns the ink box."""
+def _draw_text(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, font, fill, spacing: float,
+               rng: random.Random | None = None) -> tuple[int, int, int, int]:
+    """Draws character by character (for the spacing); returns the ink box.
+    With `rng`, a gap (space) may get a mark as plates have there: a dot, a
+    dash, a diamond or a small emblem, none of which is read."""
     x, y = xy
     left, top, right, bottom = 10**9, 10**9, -(10**9), -(10**9)
     for c in text:
@@ -179,17 +197,33 @@ def _draw_text(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, font, 
             left, top = min(left, box[0]), min(top, box[1])
             right, bottom = max(right, box[2]), max(bottom, box[3])
             draw.text((x, y), c, font=font, fill=fill)
+        elif rng is not None and rng.random() < 0.5 and top < bottom:
+            gap = font.getlength(c) + spacing * font.size
+            cx, cy = x + gap / 2, (top + bottom) / 2
+            mark = rng.choice(["dot", "dash", "diamond", "emblem"])
+            if mark == "dot":
+                r = max(1.5, gap * 0.15)
+                draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
+            elif mark == "dash":
+                draw.rectangle([cx - gap * 0.3, cy - max(1, gap * 0.06), cx + gap * 0.3, cy + max(1, gap * 0.06)],
+                               fill=fill)
+            elif mark == "diamond":
+                r = max(2.0, gap * 0.22)
+                draw.polygon([(cx, cy - r), (cx + r, cy), (cx, cy + r), (cx - r, cy)], fill=fill)
+            else:
+                rx, ry = gap * rng.uniform(0.3, 0.6), (bottom - top) * rng.uniform(0.25, 0.5)
+                draw.polygon([(cx + rx * rng.uniform(-1, 1), cy + ry * rng.uniform(-1, 1)) for _ in range(5)],
+                             fill=fill)
         x += font.getlength(c) + spacing * font.size
     return left, top, right, bottom
 
 
-def _plate(rng: random.Random, fonts: list[str]) -> tuple[Image.Image, str, tuple[int, int, int, int]]:
+def _plate(rng: random.Random, font: str, fonts: list[str]) -> tuple[Image.Image, str, tuple[int, int, int, int]]:
     """A clean plate: its RGB picture, its text, the main text's ink box."""
     kind = rng.choices(["us", "eu", "plain", "stacked"], weights=[55, 30, 10, 5])[0]
-    font = rng.choice(fonts)
     spacing = rng.uniform(-0.02, 0.15)
     # Half the size of a real plate in millimetres: enough pixels for the
-    # 48-pixel model input, and fast to transform.
+    # 48-pixel-high model input, and fast to transform.
     if kind == "eu":
         w, h = 260, rng.randint(52, 62)
         fmt = rng.choice(EU_FORMATS)
@@ -213,6 +247,17 @@ def _plate(rng: random.Random, fonts: list[str]) -> tuple[Image.Image, str, tupl
         tint = Image.new("RGB", (w, h), _colour(rng, light=not dark_plate))
         img = Image.composite(tint, img, band.point(lambda v: int(v * rng.uniform(0.2, 0.6))))
         draw = ImageDraw.Draw(img)
+    if rng.random() < 0.4:
+        # Pictures on the plate (a horse, a tree, a state seal): shapes behind the text.
+        for _ in range(rng.randint(1, 3)):
+            cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+            rx, ry = rng.uniform(0.05, 0.25) * w, rng.uniform(0.1, 0.4) * h
+            # Muted against the plate, so the characters drawn over it stay readable.
+            level = rng.randint(130, 235) if not dark_plate else rng.randint(20, 110)
+            shade = tuple(max(0, min(255, level + rng.randint(-30, 30))) for _ in range(3))
+            points = [(cx + rx * math.cos(a) * rng.uniform(0.4, 1), cy + ry * math.sin(a) * rng.uniform(0.4, 1))
+                      for a in sorted(rng.uniform(0, 2 * math.pi) for _ in range(rng.randint(3, 9)))]
+            draw.polygon(points, fill=shade)
     if rng.random() < 0.7:
         border = rng.randint(1, 4)
         draw.rectangle([border // 2, border // 2, w - border // 2, h - border // 2], outline=fg, width=border)
@@ -235,38 +280,70 @@ def _plate(rng: random.Random, fonts: list[str]) -> tuple[Image.Image, str, tupl
         top, bottom = int(h * 0.1), int(h * 0.9)
     elif kind in ("us", "stacked"):
         header = rng.choice(US_STATES)
-        hfont, hw = _fit_font(font, header, int(w * 0.8), int(h * rng.uniform(0.12, 0.2)), 0.02)
+        if rng.random() < 0.5:
+            header = header.title()
+        # State names are often in another face than the characters.
+        hfont, hw = _fit_font(rng.choice(fonts) if rng.random() < 0.5 else font, header, int(w * 0.8),
+                              int(h * rng.uniform(0.12, 0.2)), 0.02)
         draw.text(((w - hw) // 2, int(h * 0.04)), header, font=hfont, fill=_colour(rng, light=dark_plate))
         if rng.random() < 0.7:
             slogan = rng.choice(SLOGANS)
             sfont, sw = _fit_font(font, slogan, int(w * 0.7), int(h * 0.1), 0.02)
             draw.text(((w - sw) // 2, int(h * 0.84)), slogan, font=sfont, fill=_colour(rng, light=dark_plate))
-        top, bottom = int(h * 0.25), int(h * 0.8)
-        if rng.random() < 0.3:
-            # Registration stickers in the corners.
+        top, bottom = int(h * rng.uniform(0.2, 0.27)), int(h * rng.uniform(0.78, 0.86))
+        if rng.random() < 0.4:
+            # Registration stickers in the corners, often with a month or a year on them.
             for sx in (int(w * 0.04), int(w * 0.84)):
                 if rng.random() < 0.6:
-                    draw.rectangle([sx, int(h * 0.06), sx + int(w * 0.12), int(h * 0.22)],
-                                   fill=rng.choice([(200, 30, 30), (30, 120, 200), (240, 200, 0)]))
+                    sy = int(h * 0.06) if rng.random() < 0.7 else int(h * 0.78)
+                    box = [sx, sy, sx + int(w * 0.12), sy + int(h * 0.16)]
+                    draw.rectangle(box, fill=rng.choice([(200, 30, 30), (30, 120, 200), (240, 200, 0), bg]))
+                    if rng.random() < 0.6:
+                        word = rng.choice(["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT",
+                                           "NOV", "DEC", str(rng.randint(0, 99)).zfill(2), f"{rng.randint(1, 12)}-{rng.randint(0, 99):02d}"])
+                        sfont, _ = _fit_font(font, word, box[2] - box[0] - 2, box[3] - box[1] - 2, 0)
+                        draw.text((box[0] + 1, box[1]), word, font=sfont, fill=_colour(rng, light=False))
 
     box_w = w - left_margin - right_margin
     box_h = bottom - top
     if kind == "stacked" and len(label_of(text)) >= 6:
-        # Two small stacked characters at the left, the rest large.
-        stack, rest = text[:2], text[2:].strip()
+        # Two small stacked characters at the left or at the right (read
+        # there, top first), the rest large.
         sfont, _ = _fit_font(font, "W", int(box_w * 0.12), int(box_h * 0.45), 0)
-        draw.text((left_margin, top), stack[0], font=sfont, fill=fg)
-        draw.text((left_margin, top + box_h // 2), stack[1], font=sfont, fill=fg)
-        mfont, mw = _fit_font(font, rest, int(box_w * 0.82), box_h, spacing)
-        x0 = left_margin + int(box_w * 0.16) + (int(box_w * 0.82) - mw) // 2
-        ink = _draw_text(draw, (x0, top), rest, mfont, fg, spacing)
-        ink = (left_margin, min(ink[1], top), ink[2], ink[3])
+        mfont_box = int(box_w * 0.82)
+        if rng.random() < 0.5:
+            stack, rest = text[:2], text[2:].strip()
+            mfont, mw = _fit_font(font, rest, mfont_box, box_h, spacing)
+            draw.text((left_margin, top), stack[0], font=sfont, fill=fg)
+            draw.text((left_margin, top + box_h // 2), stack[1], font=sfont, fill=fg)
+            x0 = left_margin + int(box_w * 0.16) + (mfont_box - mw) // 2
+            ink = _draw_text(draw, (x0, top), rest, mfont, fg, spacing, rng)
+            ink = (left_margin, min(ink[1], top), ink[2], ink[3])
+        else:
+            rest, stack = text[:-2].strip(), text[-2:]
+            mfont, mw = _fit_font(font, rest, mfont_box, box_h, spacing)
+            sx = left_margin + int(box_w * 0.88)
+            draw.text((sx, top), stack[0], font=sfont, fill=fg)
+            draw.text((sx, top + box_h // 2), stack[1], font=sfont, fill=fg)
+            x0 = left_margin + (mfont_box - mw) // 2
+            ink = _draw_text(draw, (x0, top), rest, mfont, fg, spacing, rng)
+            ink = (ink[0], min(ink[1], top), left_margin + box_w, ink[3])
+        text = text.replace(" ", "")
     else:
-        mfont, mw = _fit_font(font, text, box_w, box_h, spacing)
+        # Plate faces are often narrower than any font at hand: half the
+        # plates draw the text wider and squeeze it to the box.
+        squeeze = rng.uniform(0.6, 1.0) if rng.random() < 0.5 else 1.0
+        wide_w = int(box_w / squeeze)
+        mfont, mw = _fit_font(font, text, wide_w, box_h, spacing)
         asc = mfont.getbbox("A0")
-        x0 = left_margin + (box_w - mw) // 2
-        y0 = top + (box_h - (asc[3] - asc[1])) // 2 - asc[1]
-        ink = _draw_text(draw, (x0, y0), text, mfont, fg, spacing)
+        x0 = (wide_w - mw) // 2
+        y0 = (box_h - (asc[3] - asc[1])) // 2 - asc[1]
+        mask = Image.new("L", (wide_w, box_h), 0)
+        wide_ink = _draw_text(ImageDraw.Draw(mask), (x0, y0), text, mfont, 255, spacing, rng)
+        mask = mask.resize((box_w, box_h), Image.Resampling.BILINEAR)
+        img.paste(Image.new("RGB", mask.size, fg), (left_margin, top), mask)
+        ink = (left_margin + int(wide_ink[0] * squeeze), top + wide_ink[1],
+               left_margin + int(math.ceil(wide_ink[2] * squeeze)), top + wide_ink[3])
     if kind == "us" and rng.random() < 0.4:
         # Bolts at the top.
         for bx in (int(w * 0.25), int(w * 0.75)):
@@ -294,7 +371,11 @@ def _perspective(img: Image.Image, rng: random.Random, strength: float) -> Image
     return img.transform((w, h), Image.Transform.PERSPECTIVE, tuple(coeffs), Image.Resampling.BILINEAR)
 
 
-def _degrade(img: Image.Image, ink: tuple[int, int, int, int], rng: random.Random) -> Image.Image:
+FRAME_WORDS = ["TOYOTA", "HONDA OF CITY", "AUTO MALL", "MOTORS", "FORD", "CHEVROLET", "NISSAN",
+               "CARS.COM", "555-0123", "AUTOHAUS", "GARAGE", "KIA", "BMW", "DEALER"]
+
+
+def _degrade(img: Image.Image, ink: tuple[int, int, int, int], rng: random.Random, font: str) -> Image.Image:
     w, h = img.size
     # Surroundings: the car around the plate, for loose crops.
     pad_x, pad_y = int(w * 0.25), int(h * 0.4)
@@ -309,14 +390,20 @@ def _degrade(img: Image.Image, ink: tuple[int, int, int, int], rng: random.Rando
         draw = ImageDraw.Draw(img)
         fc = _colour(rng, light=False)
         if rng.random() < 0.6:
-            draw.rectangle([0, int(h * rng.uniform(0.83, 0.93)), w, h], fill=fc)
+            band_top = int(h * rng.uniform(0.83, 0.93))
+            draw.rectangle([0, band_top, w, h], fill=fc)
+            if rng.random() < 0.5 and h - band_top > 6:
+                # A dealer's name on the frame: text the model must not read.
+                word = rng.choice(FRAME_WORDS)
+                wfont, ww = _fit_font(font, word, int(w * 0.6), h - band_top - 2, 0.02)
+                draw.text(((w - ww) // 2, band_top), word, font=wfont, fill=_colour(rng, light=True))
         if rng.random() < 0.3:
             draw.rectangle([0, 0, w, int(h * rng.uniform(0.03, 0.1))], fill=fc)
-    if rng.random() < 0.3:
+    if rng.random() < 0.15:
         # Dirt.
         draw = ImageDraw.Draw(img)
-        for _ in range(rng.randint(3, 30)):
-            x, y, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(1, 6)
+        for _ in range(rng.randint(3, 20)):
+            x, y, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0.5, 3.5)
             g = rng.randint(40, 140)
             draw.ellipse([x - r, y - r, x + r, y + r], fill=(g, g - 10, g - 20))
     canvas.paste(img, (pad_x, pad_y))
@@ -369,14 +456,15 @@ def _degrade(img: Image.Image, ink: tuple[int, int, int, int], rng: random.Rando
     crop = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
 
     # Camera: low resolution, blur, motion, noise, JPEG.
-    if rng.random() < 0.6:
-        target_h = rng.randint(14, 36)
+    if rng.random() < 0.5:
+        # Lower resolution, never so low that a person could not read it.
+        target_h = rng.randint(22, 60) if whole_plate else rng.randint(11, 30)
         scale = target_h / max(1, crop.height)
         small = crop.resize((max(4, int(crop.width * scale)), target_h), Image.Resampling.BILINEAR)
         crop = small.resize(crop.size, Image.Resampling.BILINEAR) if rng.random() < 0.5 else small
-    if rng.random() < 0.4:
-        crop = crop.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2)))
-    if rng.random() < 0.2:
+    if rng.random() < 0.35:
+        crop = crop.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.0)))
+    if rng.random() < 0.15:
         k = np.zeros((5, 5))
         if rng.random() < 0.5:
             k[2, :] = 1
@@ -391,28 +479,24 @@ def _degrade(img: Image.Image, ink: tuple[int, int, int, int], rng: random.Rando
         crop.save(buffer, format="JPEG", quality=rng.randint(15, 95))
         buffer.seek(0)
         crop = Image.open(buffer).convert("RGB")
-    if rng.random() < 0.05:
-        crop = crop.rotate(180)  # the model must not read these: labelled as they are, rare
     return crop
 
 
 def to_input(img: Image.Image) -> Image.Image:
-    """What the model sees: grayscale, height HEIGHT, width by aspect ratio up
-    to WIDTH, padded on the right with the picture's edge colour. The Rust
-    recognizer does the same (services/recognizer/src/plate_ocr.rs)."""
-    gray = img.convert("L")
-    w = max(1, min(WIDTH, round(gray.width * HEIGHT / max(1, gray.height))))
-    resized = gray.resize((w, HEIGHT), Image.Resampling.BILINEAR)
-    out = Image.new("L", (WIDTH, HEIGHT), int(np.asarray(resized)[:, -1].mean()))
-    out.paste(resized, (0, 0))
-    return out
+    """What the model sees: grayscale, stretched to WIDTH x HEIGHT whatever
+    the crop's aspect ratio, so a whole two-line plate and a one-line text
+    box both fill the input (kept at its aspect ratio, a whole plate's
+    characters got too few pixels and time steps). The Rust recognizer does
+    the same (services/recognizer/src/plate_ocr.rs)."""
+    return img.convert("L").resize((WIDTH, HEIGHT), Image.Resampling.BILINEAR)
 
 
 def render(seed: int, held_out_fonts: bool = False) -> Sample:
     rng = random.Random(seed)
     fonts = font_paths(held_out_fonts)
-    img, text, ink = _plate(rng, fonts)
-    crop = _degrade(img, ink, rng)
+    font = rng.choice(fonts)
+    img, text, ink = _plate(rng, font, fonts)
+    crop = _degrade(img, ink, rng, font)
     label = label_of(text)
     if crop.width < 2 or crop.height < 2:
         crop = img

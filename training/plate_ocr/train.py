@@ -148,6 +148,8 @@ def main() -> None:
           f"{val_acc:.3f}, with held-out fonts {held_acc:.3f}", flush=True)
 
     net.eval()
+    # The weights as PyTorch has them, for fine-tuning later (not committed).
+    torch.save(net.state_dict(), os.path.join(args.out, "plate_ocr.pt"))
     onnx_path = os.path.join(args.out, "plate_ocr.onnx")
     dummy = to_tensor(val_x[:8])
     torch.onnx.export(
@@ -173,8 +175,7 @@ def main() -> None:
         "model": "PlateCRNN",
         "parameters": params,
         "input": {"name": "image", "shape": [1, synth.HEIGHT, synth.WIDTH], "layout": "NCHW grayscale",
-                  "normalise": "(x / 255 - 0.5) / 0.5", "resize": "height 32, width by aspect ratio up to 128, "
-                  "padded right with the mean of the last column"},
+                  "normalise": "(x / 255 - 0.5) / 0.5", "resize": f"stretched to {synth.WIDTH} x {synth.HEIGHT} whatever the aspect ratio, bilinear"},
         "output": {"name": "log_probs", "classes": "0 = CTC blank, then " + synth.ALPHABET},
         "generator_version": synth.GENERATOR_VERSION,
         "seed": args.seed,

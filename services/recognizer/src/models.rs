@@ -134,6 +134,16 @@ impl OnnxModel {
         })
     }
 
+    /// The declared shape of the model's input (-1 for a dynamic dimension).
+    pub fn input_shape(&self) -> Option<Vec<i64>> {
+        let session = self
+            .session
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let shape = session.inputs().first()?.dtype().tensor_shape()?;
+        Some(shape.iter().copied().collect())
+    }
+
     /// A custom metadata entry of the model.
     fn metadata(&self, key: &str) -> Option<String> {
         let session = self
@@ -224,12 +234,21 @@ impl Models {
         })?;
         let plate_path = dir.join(crate::plate_ocr::PLATE_OCR_MODEL);
         let plate = if plate_path.is_file() {
-            Some(OnnxModel::load(
-                &env,
-                &plate_path,
-                threads,
-                GraphOptimizationLevel::All,
-            )?)
+            let model = OnnxModel::load(&env, &plate_path, threads, GraphOptimizationLevel::All)?;
+            // A model trained for another input size would read garbage.
+            match model.input_shape() {
+                Some(shape) if crate::plate_ocr::accepts_input(&shape) => Some(model),
+                other => {
+                    return Err(LoadError::Model {
+                        path: plate_path,
+                        message: format!(
+                            "input shape {other:?} is not [batch, 1, {}, {}] as this recognizer feeds it",
+                            crate::plate_ocr::HEIGHT,
+                            crate::plate_ocr::WIDTH
+                        ),
+                    })
+                }
+            }
         } else {
             None
         };

@@ -146,3 +146,35 @@ fn the_plate_reader_refuses_to_start_without_its_model() {
     );
     assert!(Recognizer::load_for(&config, Reader::PpOcr).is_ok());
 }
+
+#[test]
+fn a_plate_model_for_another_input_size_is_refused_at_start() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let models = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models"));
+    for entry in std::fs::read_dir(&models).expect("models folder") {
+        let entry = entry.expect("entry");
+        let name = entry.file_name();
+        if name != "plate_ocr.onnx" {
+            let _ = std::os::unix::fs::symlink(entry.path(), dir.path().join(&name));
+        }
+    }
+    // A real ONNX model whose input is [batch, 3, 48, width]: not the plate
+    // recogniser's [batch, 1, 48, 128].
+    std::os::unix::fs::symlink(
+        models.join(anpr_recognizer::models::REC_EN_MODEL),
+        dir.path().join("plate_ocr.onnx"),
+    )
+    .expect("link");
+    let config = ModelConfig {
+        models_dir: dir.path().to_path_buf(),
+        ..ModelConfig::default()
+    };
+    let error = Recognizer::load_for(&config, Reader::Plate)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        error.contains("plate_ocr.onnx") && error.contains("input shape"),
+        "{error}"
+    );
+}
