@@ -28,7 +28,7 @@ const PLATES: [&str; 10] = [
 
 fn recognizer() -> Recognizer {
     let config = ModelConfig {
-        models_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models")),
+        models_dir: models_dir(),
         threads: 2,
         ..ModelConfig::default()
     };
@@ -120,18 +120,26 @@ fn the_committed_model_reads_plates_in_fonts_it_never_saw() {
     );
 }
 
-#[test]
-fn the_plate_reader_refuses_to_start_without_its_model() {
-    let empty = tempfile::tempdir().expect("temporary folder");
-    let models = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models"));
-    // Every general model, but no plate_ocr.onnx.
-    for entry in std::fs::read_dir(&models).expect("models folder") {
+fn models_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models"))
+}
+
+/// A models folder with every general model linked in, but no plate_ocr.onnx.
+fn models_without_plate_model() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    for entry in std::fs::read_dir(models_dir()).expect("models folder") {
         let entry = entry.expect("entry");
         let name = entry.file_name();
         if name != "plate_ocr.onnx" {
-            let _ = std::os::unix::fs::symlink(entry.path(), empty.path().join(&name));
+            let _ = std::os::unix::fs::symlink(entry.path(), dir.path().join(&name));
         }
     }
+    dir
+}
+
+#[test]
+fn the_plate_reader_refuses_to_start_without_its_model() {
+    let empty = models_without_plate_model();
     let config = ModelConfig {
         models_dir: empty.path().to_path_buf(),
         ..ModelConfig::default()
@@ -149,15 +157,8 @@ fn the_plate_reader_refuses_to_start_without_its_model() {
 
 #[test]
 fn a_plate_model_for_another_input_size_is_refused_at_start() {
-    let dir = tempfile::tempdir().expect("temporary folder");
-    let models = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models"));
-    for entry in std::fs::read_dir(&models).expect("models folder") {
-        let entry = entry.expect("entry");
-        let name = entry.file_name();
-        if name != "plate_ocr.onnx" {
-            let _ = std::os::unix::fs::symlink(entry.path(), dir.path().join(&name));
-        }
-    }
+    let dir = models_without_plate_model();
+    let models = models_dir();
     // A real ONNX model whose input is [batch, 3, 48, width]: not the plate
     // recogniser's [batch, 1, 48, 128].
     std::os::unix::fs::symlink(
