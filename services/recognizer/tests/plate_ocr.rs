@@ -137,17 +137,26 @@ fn models_without_plate_model() -> tempfile::TempDir {
     dir
 }
 
+fn config_for(models_dir: &std::path::Path) -> ModelConfig {
+    ModelConfig {
+        models_dir: models_dir.to_path_buf(),
+        ..ModelConfig::default()
+    }
+}
+
+/// Why the plate reader does not start (empty when it does).
+fn plate_reader_start_error(config: &ModelConfig) -> String {
+    Recognizer::load_for(config, Reader::Plate)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default()
+}
+
 #[test]
 fn the_plate_reader_refuses_to_start_without_its_model() {
     let empty = models_without_plate_model();
-    let config = ModelConfig {
-        models_dir: empty.path().to_path_buf(),
-        ..ModelConfig::default()
-    };
-    let error = Recognizer::load_for(&config, Reader::Plate)
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+    let config = config_for(empty.path());
+    let error = plate_reader_start_error(&config);
     assert!(
         error.contains("plate_ocr.onnx") && error.contains("scripts/fetch-models"),
         "{error}"
@@ -166,14 +175,8 @@ fn a_plate_model_for_another_input_size_is_refused_at_start() {
         dir.path().join("plate_ocr.onnx"),
     )
     .expect("link");
-    let config = ModelConfig {
-        models_dir: dir.path().to_path_buf(),
-        ..ModelConfig::default()
-    };
-    let error = Recognizer::load_for(&config, Reader::Plate)
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+    let config = config_for(dir.path());
+    let error = plate_reader_start_error(&config);
     assert!(
         error.contains("plate_ocr.onnx") && error.contains("input shape"),
         "{error}"
