@@ -47,6 +47,9 @@ const MAX_POLL: Duration = Duration::from_secs(1);
 /// How often the wanted cameras are compared with the last poll's.
 const CANDIDATE_CHECK: Duration = Duration::from_millis(100);
 
+/// Bucket entries read at the same time when the bucket is polled.
+const VIEW_READS_IN_FLIGHT: usize = 32;
+
 const CAMERA_PREFIX: &str = "camera.";
 const MEMBER_PREFIX: &str = "member.";
 
@@ -431,52 +434,90 @@ impl Holder {
                     }
                 }
             }
-            self.step(&*candidates).await;
+            // A poll stuck on a NATS that does not answer (a node lost, a
+            // leader being elected) must not keep a lease past its fence
+            // deadline: the camera's user would go on while the server lets
+            // another replica claim it. The poll is cut short there and the
+            // stale leases given up. (A claim cut short may leave a key that
+            // nobody renews; it expires within the TTL.)
+            match self.fence_deadline() {
+                Some(deadline) => {
+                    let deadline = tokio::time::Instant::from_std(deadline);
+                    if tokio::time::timeout_at(deadline, self.step(&*candidates))
+                        .await
+                        .is_err()
+                    {
+                        self.fence();
+                        self.publish_owned();
+                    }
+                }
+                None => self.step(&*candidates).await,
+            }
         }
     }
 
-    /// One poll: renew when due, give up what could not be renewed in time,
-    /// finish releases, then read the bucket and claim or release by the
-    /// [`plan`].
+    /// When the first held lease is due to be given up unless renewed.
+    fn fence_deadline(&self) -> Option<Instant> {
+        self.held
+            .values()
+            .map(|lease| lease.confirmed + self.timing.fence_after)
+            .min()
+    }
+
+    /// One step: renew when due and give up what could not be renewed in
+    /// time, then [`poll`](Self::poll), cut short when the next renewal is
+    /// due: renewals come first, or a poll slowed by a struggling NATS (every
+    /// request running to its timeout) would let the held leases lapse.
     async fn step(&mut self, candidates: &(dyn Fn() -> BTreeSet<String> + Send + Sync)) {
         if Instant::now() >= self.next_renew {
             self.renew().await;
             self.next_renew = Instant::now() + self.timing.renew_every;
         }
         self.fence();
-        self.finish_releases().await;
-        let wanted = candidates();
-        if let Some(view) = self.read_view().await {
-            let others = view
-                .members
-                .keys()
-                .filter(|member| **member != self.options.instance)
-                .count();
-            self.others.store(others, Ordering::Relaxed);
-            let held: BTreeSet<String> = self
-                .held
-                .iter()
-                .filter(|(_, lease)| !lease.releasing)
-                .map(|(camera, _)| camera.clone())
-                .collect();
-            let plan = plan(
-                &self.options.instance,
-                self.options.capacity,
-                &held,
-                &wanted,
-                &view,
-            );
-            for camera in plan.release {
-                if let Some(lease) = self.held.get_mut(&camera) {
-                    tracing::info!(%camera, instance = %self.options.instance, "releasing camera lease");
-                    lease.releasing = true;
-                }
-            }
-            for camera in plan.claim {
-                self.claim(camera).await;
-            }
+        let renew_at = tokio::time::Instant::from_std(self.next_renew);
+        if tokio::time::timeout_at(renew_at, self.poll(candidates))
+            .await
+            .is_err()
+        {
+            tracing::debug!(instance = %self.options.instance, "bucket poll cut short to renew on time");
         }
         self.publish_owned();
+    }
+
+    /// Finishes releases, then reads the bucket and claims or releases by
+    /// the [`plan`].
+    async fn poll(&mut self, candidates: &(dyn Fn() -> BTreeSet<String> + Send + Sync)) {
+        self.finish_releases().await;
+        let wanted = candidates();
+        let Some(view) = self.read_view().await else {
+            return;
+        };
+        let others = view
+            .members
+            .keys()
+            .filter(|member| **member != self.options.instance)
+            .count();
+        self.others.store(others, Ordering::Relaxed);
+        let held: BTreeSet<String> = self
+            .held
+            .iter()
+            .filter(|(_, lease)| !lease.releasing)
+            .map(|(camera, _)| camera.clone())
+            .collect();
+        let plan = plan(
+            &self.options.instance,
+            self.options.capacity,
+            &held,
+            &wanted,
+            &view,
+        );
+        for camera in plan.release {
+            if let Some(lease) = self.held.get_mut(&camera) {
+                tracing::info!(%camera, instance = %self.options.instance, "releasing camera lease");
+                lease.releasing = true;
+            }
+        }
+        self.claim(plan.claim).await;
     }
 
     fn op_timeout(&self) -> Duration {
@@ -484,53 +525,49 @@ impl Holder {
     }
 
     async fn renew(&mut self) {
-        let capacity = Bytes::from(self.options.capacity.to_string());
-        let member = format!("{MEMBER_PREFIX}{}", self.options.instance);
         let timeout = self.op_timeout();
-        let written = match self.member_revision {
-            Some(revision) => {
-                match tokio::time::timeout(
-                    timeout,
-                    self.kv.update(&member, capacity.clone(), revision),
-                )
-                .await
+        let kv = &self.kv;
+        let instance = &self.options.instance;
+        let membership = async {
+            let capacity = Bytes::from(self.options.capacity.to_string());
+            let member = format!("{MEMBER_PREFIX}{instance}");
+            if let Some(revision) = self.member_revision {
+                match tokio::time::timeout(timeout, kv.update(&member, capacity.clone(), revision))
+                    .await
                 {
-                    Ok(Ok(revision)) => Some(revision),
-                    Ok(Err(error)) if error.kind() == UpdateErrorKind::WrongLastRevision => {
-                        // Expired (or the bucket was purged): join again.
-                        self.member_revision = None;
-                        None
-                    }
+                    Ok(Ok(revision)) => return Some(revision),
+                    // Expired (or the bucket was purged): join again below.
+                    Ok(Err(error)) if error.kind() == UpdateErrorKind::WrongLastRevision => {}
                     Ok(Err(error)) => {
                         tracing::debug!(%error, "renewing the membership failed");
-                        None
+                        return Some(revision);
                     }
-                    Err(_) => None,
+                    Err(_) => return Some(revision),
                 }
             }
-            None => None,
-        };
-        self.member_revision = match written {
-            Some(revision) => Some(revision),
-            None if self.member_revision.is_none() => {
-                match tokio::time::timeout(timeout, self.kv.put(&member, capacity)).await {
-                    Ok(Ok(revision)) => Some(revision),
-                    _ => None,
-                }
+            match tokio::time::timeout(timeout, kv.put(&member, capacity)).await {
+                Ok(Ok(revision)) => Some(revision),
+                _ => None,
             }
-            None => self.member_revision,
         };
-
-        let cameras: Vec<(String, u64)> = self
-            .held
-            .iter()
-            .map(|(camera, lease)| (camera.clone(), lease.revision))
-            .collect();
-        for (camera, revision) in cameras {
-            let sent = Instant::now();
+        // The membership and every lease at once: one at a time, a NATS that
+        // does not answer would make the last lease wait for every other's
+        // timeout first.
+        let renewals = self.held.iter().map(|(camera, lease)| {
             let key = format!("{CAMERA_PREFIX}{camera}");
-            let value = Bytes::from(self.options.instance.clone());
-            match tokio::time::timeout(timeout, self.kv.update(&key, value, revision)).await {
+            let value = Bytes::from(instance.clone());
+            let revision = lease.revision;
+            async move {
+                let sent = Instant::now();
+                let outcome = tokio::time::timeout(timeout, kv.update(&key, value, revision)).await;
+                (camera.clone(), sent, outcome)
+            }
+        });
+        let (member_revision, outcomes) =
+            futures::future::join(membership, futures::future::join_all(renewals)).await;
+        self.member_revision = member_revision;
+        for (camera, sent, outcome) in outcomes {
+            match outcome {
                 Ok(Ok(revision)) => {
                     if let Some(lease) = self.held.get_mut(&camera) {
                         lease.revision = revision;
@@ -575,8 +612,11 @@ impl Holder {
             .filter(|(camera, lease)| lease.releasing && !busy.contains(*camera))
             .map(|(camera, lease)| (camera.clone(), lease.revision))
             .collect();
-        for (camera, revision) in releasing {
-            self.delete(&camera, revision).await;
+        let deletes = releasing
+            .iter()
+            .map(|(camera, revision)| self.delete(camera, *revision));
+        futures::future::join_all(deletes).await;
+        for (camera, _) in releasing {
             self.held.remove(&camera);
         }
     }
@@ -596,25 +636,35 @@ impl Holder {
         }
     }
 
-    async fn claim(&mut self, camera: String) {
-        let key = format!("{CAMERA_PREFIX}{camera}");
-        let sent = Instant::now();
-        let value = Bytes::from(self.options.instance.clone());
-        match tokio::time::timeout(self.op_timeout(), self.kv.create(&key, value)).await {
-            Ok(Ok(revision)) => {
-                tracing::info!(%camera, instance = %self.options.instance, "claimed camera lease");
-                self.held.insert(
-                    camera,
-                    Held {
-                        revision,
-                        confirmed: sent,
-                        releasing: false,
-                    },
-                );
+    /// Claims free cameras, all at once.
+    async fn claim(&mut self, cameras: Vec<String>) {
+        let timeout = self.op_timeout();
+        let kv = &self.kv;
+        let instance = &self.options.instance;
+        let claims = cameras.into_iter().map(|camera| async move {
+            let key = format!("{CAMERA_PREFIX}{camera}");
+            let sent = Instant::now();
+            let value = Bytes::from(instance.clone());
+            let outcome = tokio::time::timeout(timeout, kv.create(&key, value)).await;
+            (camera, sent, outcome)
+        });
+        for (camera, sent, outcome) in futures::future::join_all(claims).await {
+            match outcome {
+                Ok(Ok(revision)) => {
+                    tracing::info!(%camera, instance = %self.options.instance, "claimed camera lease");
+                    self.held.insert(
+                        camera,
+                        Held {
+                            revision,
+                            confirmed: sent,
+                            releasing: false,
+                        },
+                    );
+                }
+                Ok(Err(error)) if error.kind() == CreateErrorKind::AlreadyExists => {}
+                Ok(Err(error)) => tracing::debug!(%camera, %error, "claiming a camera failed"),
+                Err(_) => tracing::debug!(%camera, "claiming a camera timed out"),
             }
-            Ok(Err(error)) if error.kind() == CreateErrorKind::AlreadyExists => {}
-            Ok(Err(error)) => tracing::debug!(%camera, %error, "claiming a camera failed"),
-            Err(_) => tracing::debug!(%camera, "claiming a camera timed out"),
         }
     }
 
@@ -627,9 +677,20 @@ impl Holder {
             while let Some(key) = keys.next().await {
                 names.push(key.ok()?);
             }
+            // The entries a few dozen at a time: one round trip each, and a
+            // bucket with hundreds of cameras must still be read within a
+            // renewal interval.
+            let entries: Vec<_> = futures::stream::iter(names)
+                .map(|key| async move {
+                    let entry = self.kv.entry(key.clone()).await;
+                    (key, entry)
+                })
+                .buffer_unordered(VIEW_READS_IN_FLIGHT)
+                .collect()
+                .await;
             let mut view = View::default();
-            for key in names {
-                let Ok(Some(entry)) = self.kv.entry(key.clone()).await else {
+            for (key, entry) in entries {
+                let Ok(Some(entry)) = entry else {
                     continue;
                 };
                 if entry.operation != Operation::Put {

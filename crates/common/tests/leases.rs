@@ -1,6 +1,8 @@
 //! Camera leases against a real nats-server: replicas split the cameras
 //! evenly, never own one camera together, respect their capacity, and take
-//! over the cameras of a replica that died (at the TTL) or left (at once).
+//! over the cameras of a replica that died (at the TTL) or left (at once); a
+//! replica cut off from NATS gives its cameras up before the server lets
+//! another replica claim them.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -25,6 +27,7 @@ impl Replica {
         name: &str,
         capacity: usize,
         cameras: &Arc<Mutex<BTreeSet<String>>>,
+        ttl: Duration,
     ) -> Replica {
         let crash = CancellationToken::new();
         let cameras = cameras.clone();
@@ -33,7 +36,7 @@ impl Replica {
             LeaseOptions {
                 bucket: "test_leases",
                 instance: name.to_string(),
-                ttl: TTL,
+                ttl,
                 capacity,
                 replicas: 1,
             },
@@ -105,9 +108,9 @@ async fn replicas_split_cameras_and_take_over_from_a_dead_one() {
     let client = async_nats::connect(nats.url()).await.expect("connect");
     let js = async_nats::jetstream::new(client);
     let cams = cameras(6);
-    let r1 = Replica::start(&js, "r1", 0, &cams).await;
-    let r2 = Replica::start(&js, "r2", 0, &cams).await;
-    let mut r3 = Replica::start(&js, "r3", 0, &cams).await;
+    let r1 = Replica::start(&js, "r1", 0, &cams, TTL).await;
+    let r2 = Replica::start(&js, "r2", 0, &cams, TTL).await;
+    let mut r3 = Replica::start(&js, "r3", 0, &cams, TTL).await;
 
     wait_until(
         &[&r1, &r2, &r3],
@@ -135,7 +138,7 @@ async fn replicas_split_cameras_and_take_over_from_a_dead_one() {
     .await;
 
     // A newcomer gets its share from the others, one camera at a time.
-    let r4 = Replica::start(&js, "r4", 0, &cams).await;
+    let r4 = Replica::start(&js, "r4", 0, &cams, TTL).await;
     wait_until(
         &[&r1, &r2, &r4],
         Duration::from_secs(20),
@@ -186,8 +189,8 @@ async fn capacity_is_respected_and_spare_cameras_wait() {
     let client = async_nats::connect(nats.url()).await.expect("connect");
     let js = async_nats::jetstream::new(client);
     let cams = cameras(5);
-    let small = Replica::start(&js, "small", 1, &cams).await;
-    let medium = Replica::start(&js, "medium", 2, &cams).await;
+    let small = Replica::start(&js, "small", 1, &cams, TTL).await;
+    let medium = Replica::start(&js, "medium", 2, &cams, TTL).await;
     wait_until(
         &[&small, &medium],
         Duration::from_secs(10),
@@ -199,7 +202,7 @@ async fn capacity_is_respected_and_spare_cameras_wait() {
     // for a replica with room.
     tokio::time::sleep(TTL).await;
     assert_eq!(sizes(&[small.owned(), medium.owned()]), [1, 2]);
-    let big = Replica::start(&js, "big", 0, &cams).await;
+    let big = Replica::start(&js, "big", 0, &cams, TTL).await;
     wait_until(
         &[&small, &medium, &big],
         Duration::from_secs(10),
@@ -207,4 +210,56 @@ async fn capacity_is_respected_and_spare_cameras_wait() {
         |owned| union(owned) == 5,
     )
     .await;
+}
+
+/// A NATS that stops answering (frozen, not closed: every request times
+/// out) must not keep a replica's cameras past the fence: the server expires
+/// the leases at 4/5 of the TTL, and another replica may then claim them, so
+/// the cameras must be given up before that, however many there are.
+#[tokio::test]
+async fn a_replica_cut_off_from_nats_gives_its_cameras_up_before_they_expire() {
+    // Long enough that a renewal timing out (1 s each here) is visible
+    // against the expiry: one lease after another, six of them took 7 s.
+    let ttl = Duration::from_secs(5);
+    let expiry = ttl * 4 / 5;
+    let nats = NatsServer::start();
+    let client = async_nats::connect(nats.url()).await.expect("connect");
+    let js = async_nats::jetstream::new(client);
+    let cams = cameras(6);
+    let replica = Replica::start(&js, "alone", 0, &cams, ttl).await;
+    wait_until(
+        &[&replica],
+        Duration::from_secs(10),
+        "all six held",
+        |owned| union(owned) == 6,
+    )
+    .await;
+
+    nats.pause();
+    let given_up = wait_until(
+        &[&replica],
+        Duration::from_secs(30),
+        "cameras given up",
+        |owned| union(owned) == 0,
+    )
+    .await;
+    nats.resume();
+    println!("cameras given up {given_up:?} after NATS froze (expiry {expiry:?})");
+    assert!(
+        given_up < expiry,
+        "the cameras were held {given_up:?} after NATS stopped answering, past the \
+         leases' expiry ({expiry:?}), when another replica may own them"
+    );
+
+    // Once NATS answers again the cameras are claimed back.
+    wait_until(
+        &[&replica],
+        Duration::from_secs(20),
+        "held again",
+        |owned| union(owned) == 6,
+    )
+    .await;
+    if let Some(leases) = replica.leases {
+        leases.release_all().await;
+    }
 }
