@@ -95,7 +95,9 @@ struct ServeArgs {
     /// Frames read at the same time, each with --onnx-threads threads.
     #[arg(long, env = "ANPR_RECOGNIZER_WORKERS", default_value_t = 1)]
     workers: usize,
-    /// Frames waiting for a worker at most. Default: 2 x workers.
+    /// Frames waiting for a worker at most; cameras are read in turn, and a
+    /// full queue drops from the camera with the most waiting. Default:
+    /// 2 x workers.
     #[arg(long, env = "ANPR_RECOGNIZER_QUEUE")]
     queue: Option<usize>,
     /// Frames older than this (since capture) are dropped and counted.

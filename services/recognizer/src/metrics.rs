@@ -11,7 +11,7 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DropLabels {
     /// `too_old` (older than the maximum frame age) or `queue_full` (pushed
-    /// out of the waiting queue by a newer frame).
+    /// out of the full waiting queue, see `service::queue`).
     pub reason: &'static str,
 }
 

@@ -33,7 +33,7 @@ use crate::metrics::{
 use crate::pipeline::Recognizer;
 use crate::types::{ImageReads, LoadError, ModelConfig, ReadOptions};
 use frame::FrameInfo;
-use queue::{DropOldestQueue, Pushed};
+use queue::{FairQueue, Pushed};
 
 /// Name of this client on the NATS server.
 const CLIENT_NAME: &str = "anpr-recognizer";
@@ -60,8 +60,10 @@ pub struct ServiceOptions {
     /// time on arrival and again, with the time spent queued, when a worker
     /// takes them (default 2 s).
     pub max_frame_age: Duration,
-    /// Frames waiting for a worker at most; a frame arriving at a full queue
-    /// pushes out the oldest (default 2, that is 2 x the default workers).
+    /// Frames waiting for a worker at most (default 2, that is 2 x the
+    /// default workers). Cameras are read in turn; a full queue pushes out
+    /// the oldest frame of the camera with the most waiting, or else of the
+    /// camera read most recently (see [`queue`]).
     pub queue: usize,
     /// The configuration, for each camera's mask regions (added to
     /// `read.masks` for that camera's frames). Default none: no per-camera
@@ -197,7 +199,7 @@ struct Shared {
     read: Arc<ReadOptions>,
     metrics: Metrics,
     client: async_nats::Client,
-    queue: DropOldestQueue<Queued>,
+    queue: FairQueue<String, Queued>,
     max_frame_age: Duration,
     config: Option<ConfigWatch>,
 }
@@ -244,7 +246,7 @@ async fn serve(
         read: Arc::new(options.read.clone()),
         metrics,
         client: client.clone(),
-        queue: DropOldestQueue::new(options.queue),
+        queue: FairQueue::new(options.queue),
         max_frame_age: options.max_frame_age,
         config: options.config.clone(),
     });
@@ -316,11 +318,11 @@ fn receive(shared: &Shared, message: async_nats::Message) {
         span,
         queued_at: Instant::now(),
     };
-    match shared.queue.push(queued) {
+    match shared.queue.push(queued.info.camera_id.clone(), queued) {
         Pushed::Queued => {}
         Pushed::Displaced(old) => {
             metrics.dropped(drop_reason::QUEUE_FULL);
-            tracing::debug!(parent: &old.span, "dropping the oldest queued frame: queue full");
+            tracing::debug!(parent: &old.span, "dropping a queued frame: queue full");
         }
         // Only after shutdown, when nothing is received any more.
         Pushed::Closed(_) => {}
