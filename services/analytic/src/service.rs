@@ -36,6 +36,9 @@ use crate::tracker::Step;
 /// plate stream's duplicate window, within which a repeated Lost would be
 /// dropped anyway.
 const RESUME_WINDOW: Duration = Duration::from_secs(10 * 60);
+/// Longest wait for the plate stream when reading back a camera's open
+/// tracks; the camera is taken over without them after that.
+const RESUME_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Name of this client on the NATS server.
 const CLIENT_NAME: &str = "anpr-analytic";
@@ -421,12 +424,26 @@ impl Worker {
             tracing::info!(%camera, open_tracks = tracks.len(), "camera handed to another replica");
         }
         self.book.update(self.watch.current());
-        for camera in gained {
-            let settings = self.book.for_camera(&camera);
-            // Tracks left open longer ago than this are not continued.
-            let window = RESUME_WINDOW.max(settings.lost_timeout + self.lease_ttl * 2);
-            let since = SystemTime::now() - window;
-            match resume::open_tracks(&self.js, &camera, since, Duration::from_secs(5)).await {
+        // Every gained camera's open tracks are read back at once: while
+        // NATS is slow (a node lost, leaders being elected) each read may
+        // run to its timeout, and reads wait in the subscription meanwhile.
+        let since: Vec<SystemTime> = gained
+            .iter()
+            .map(|camera| {
+                let settings = self.book.for_camera(camera);
+                // Tracks left open longer ago than this are not continued.
+                let window = RESUME_WINDOW.max(settings.lost_timeout + self.lease_ttl * 2);
+                SystemTime::now() - window
+            })
+            .collect();
+        let js = &self.js;
+        let reads = gained
+            .iter()
+            .zip(since)
+            .map(|(camera, since)| resume::open_tracks(js, camera, since, RESUME_TIMEOUT));
+        let outcomes = futures::future::join_all(reads).await;
+        for (camera, outcome) in gained.iter().zip(outcomes) {
+            match outcome {
                 Ok(events) => {
                     let mut resumed = 0;
                     for event in &events {

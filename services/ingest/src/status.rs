@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anpr_common::prost_types::Timestamp;
 use anpr_common::proto::CameraStatus;
-use async_nats::jetstream::kv::Store;
+use async_nats::jetstream::kv::{Store, UpdateErrorKind};
 use prost::Message as _;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -139,8 +139,16 @@ impl StatusBoard {
     }
 }
 
+/// Longest wait for the last status write when the worker stops.
+const FINAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Writes the board to the bucket on every change and every `interval`,
-/// until `stop`; then once more, disconnected (the worker is gone).
+/// until `stop`; then once more, disconnected (the worker is gone), unless
+/// another replica wrote the camera's status since (it took the camera
+/// over: its status is the true one).
+///
+/// A write never holds up the stop: the worker's end (and with it the
+/// camera's lease) must not wait for a NATS that does not answer.
 pub async fn publish_loop(
     board: Arc<StatusBoard>,
     kv: Store,
@@ -148,8 +156,14 @@ pub async fn publish_loop(
     interval: Duration,
     stop: CancellationToken,
 ) {
+    let mut revision = None;
     loop {
-        write(&kv, &camera_id, board.report()).await;
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            written = write(&kv, &camera_id, board.report()) => {
+                revision = written.or(revision);
+            }
+        }
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = board.changed.notified() => {}
@@ -157,12 +171,33 @@ pub async fn publish_loop(
         }
     }
     board.set_connected(false);
-    write(&kv, &camera_id, board.report()).await;
+    let Some(revision) = revision else { return };
+    let last = board.report().encode_to_vec();
+    match tokio::time::timeout(
+        FINAL_WRITE_TIMEOUT,
+        kv.update(&camera_id, last.into(), revision),
+    )
+    .await
+    {
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) if error.kind() == UpdateErrorKind::WrongLastRevision => {
+            tracing::debug!(camera = %camera_id, "camera status written by its new holder; leaving it");
+        }
+        Ok(Err(error)) => {
+            tracing::debug!(camera = %camera_id, %error, "writing the last camera status failed")
+        }
+        Err(_) => tracing::debug!(camera = %camera_id, "writing the last camera status timed out"),
+    }
 }
 
-async fn write(kv: &Store, camera_id: &str, status: CameraStatus) {
-    if let Err(error) = kv.put(camera_id, status.encode_to_vec().into()).await {
-        tracing::debug!(camera = %camera_id, %error, "writing camera status failed");
+/// Writes `status`; the entry's new revision, or `None` when it failed.
+async fn write(kv: &Store, camera_id: &str, status: CameraStatus) -> Option<u64> {
+    match kv.put(camera_id, status.encode_to_vec().into()).await {
+        Ok(revision) => Some(revision),
+        Err(error) => {
+            tracing::debug!(camera = %camera_id, %error, "writing camera status failed");
+            None
+        }
     }
 }
 
