@@ -231,6 +231,24 @@ impl Services {
         report
     }
 
+    /// Writes everything each service printed to `<dir>/<name>.log`, when
+    /// the environment names a folder in `ANPR_E2E_LOG_DIR` (the tails of a
+    /// failure report rarely reach back to the cause); returns the folder.
+    pub fn save_outputs(&self) -> Option<PathBuf> {
+        let dir = PathBuf::from(std::env::var_os("ANPR_E2E_LOG_DIR")?);
+        if let Err(error) = std::fs::create_dir_all(&dir) {
+            eprintln!("cannot create {}: {error}", dir.display());
+            return None;
+        }
+        for (name, service) in &self.list {
+            let path = dir.join(format!("{name}.log"));
+            if let Err(error) = std::fs::write(&path, service.output()) {
+                eprintln!("cannot write {}: {error}", path.display());
+            }
+        }
+        Some(dir)
+    }
+
     /// Stops the services in reverse order of start with SIGTERM; returns
     /// the names of those that did not exit cleanly.
     pub fn stop(&mut self) -> Vec<String> {
