@@ -52,6 +52,15 @@ struct EngineArgs {
     /// project's plate recogniser, or both voting character by character.
     #[arg(long, env = "ANPR_READER", value_enum, default_value_t = Reader::default())]
     reader: Reader,
+    /// Turn text boxes that PP-OCR's orientation classifier finds upside
+    /// down before reading them (for cameras that show plates upside down).
+    #[arg(
+        long,
+        env = "ANPR_UPSIDE_DOWN_TEXT",
+        default_value_t = ReadOptions::default().upside_down_text,
+        action = clap::ArgAction::Set
+    )]
+    upside_down_text: bool,
     /// Plates read with a lower confidence (0-1) are not reported.
     #[arg(
         long,
@@ -83,6 +92,7 @@ impl EngineArgs {
             detector_max_side: self.detector_max_side,
             min_confidence: self.min_confidence,
             reader: self.reader,
+            upside_down_text: self.upside_down_text,
             ..ReadOptions::default()
         }
     }

@@ -205,14 +205,16 @@ impl Recognizer {
         if crops.is_empty() {
             return Ok(Vec::new());
         }
-        let flips = recognize::upside_down(&self.models.orientation, &crops)
-            .map_err(ReadError::Inference)?;
         let mut quads = quads.to_vec();
-        for ((crop, quad), p) in crops.iter_mut().zip(quads.iter_mut()).zip(flips) {
-            if p >= recognize::CLS_THRESHOLD {
-                image::imageops::rotate180_in_place(crop);
-                // Keep the corners in reading order of the turned text.
-                *quad = [quad[2], quad[3], quad[0], quad[1]];
+        if options.upside_down_text {
+            let flips = recognize::upside_down(&self.models.orientation, &crops)
+                .map_err(ReadError::Inference)?;
+            for ((crop, quad), p) in crops.iter_mut().zip(quads.iter_mut()).zip(flips) {
+                if p >= recognize::CLS_THRESHOLD {
+                    image::imageops::rotate180_in_place(crop);
+                    // Keep the corners in reading order of the turned text.
+                    *quad = [quad[2], quad[3], quad[0], quad[1]];
+                }
             }
         }
         if options.reader == Reader::Plate {
@@ -638,15 +640,26 @@ mod tests {
     }
 
     #[test]
-    fn reads_an_upside_down_plate() {
+    fn reads_an_upside_down_plate_only_with_the_orientation_check() {
         let img = scene("HJK5079", (360, 240), 56.0, None);
         let turned = image::imageops::rotate180(&img);
-        let reads = recognizer()
-            .read_image(&turned, &ReadOptions::default())
-            .unwrap();
+        let checked = ReadOptions {
+            upside_down_text: true,
+            ..ReadOptions::default()
+        };
+        let reads = recognizer().read_image(&turned, &checked).unwrap();
         assert_eq!(
             reads.plates.first().map(|p| p.text.as_str()),
             Some("HJK5079"),
+            "{reads:?}"
+        );
+        // Off by default: upright cameras do not pay for the classifier's
+        // mistakes on upright plates.
+        let reads = recognizer()
+            .read_image(&turned, &ReadOptions::default())
+            .unwrap();
+        assert!(
+            reads.plates.iter().all(|p| p.text != "HJK5079"),
             "{reads:?}"
         );
     }

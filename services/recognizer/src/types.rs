@@ -74,7 +74,16 @@ pub struct ReadOptions {
     pub letter_o_as_zero: bool,
     /// Which recogniser reads the text boxes. Default [`Reader::PpOcr`].
     pub reader: Reader,
+    /// Ask PP-OCR's orientation classifier whether each text box is upside
+    /// down, and turn those it finds so before reading. For cameras that
+    /// show plates upside down; off by default (see `DEFAULT_UPSIDE_DOWN_TEXT`).
+    pub upside_down_text: bool,
 }
+
+/// Plate cameras are mounted upright: on the 751 real upright plate crops
+/// of plate-crops-us the classifier called 73 upside down, and turning them
+/// cost the plate recogniser 32 reads.
+pub const DEFAULT_UPSIDE_DOWN_TEXT: bool = false;
 
 impl Default for ReadOptions {
     fn default() -> Self {
@@ -86,6 +95,7 @@ impl Default for ReadOptions {
             max_pixels: 40_000_000,
             letter_o_as_zero: true,
             reader: Reader::default(),
+            upside_down_text: DEFAULT_UPSIDE_DOWN_TEXT,
         }
     }
 }

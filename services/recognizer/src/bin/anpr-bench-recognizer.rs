@@ -40,6 +40,9 @@ struct Args {
     /// Which recogniser reads the text (see `anpr-recognizer --help`).
     #[arg(long, value_enum, default_value_t = Reader::default())]
     reader: Reader,
+    /// Turn text boxes the orientation classifier finds upside down.
+    #[arg(long, default_value_t = ReadOptions::default().upside_down_text, action = clap::ArgAction::Set)]
+    upside_down_text: bool,
     /// The dataset is a folder of plate crops with `groundtruth.csv`
     /// (`FILE,STATE,PLATE`): measure the recogniser alone, no detection.
     #[arg(long)]
@@ -58,6 +61,7 @@ impl Args {
         let options = ReadOptions {
             detector_max_side: self.detector_max_side,
             reader: self.reader,
+            upside_down_text: self.upside_down_text,
             ..ReadOptions::default()
         };
         Ok((recognizer, options))
@@ -78,6 +82,7 @@ impl Args {
                 .map(|v| v.get_name().to_string())
                 .unwrap_or_default()
         ));
+        command.push_str(&format!(" --upside-down-text {}", self.upside_down_text));
         if self.crops {
             command.push_str(" --crops");
         }
