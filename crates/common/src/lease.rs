@@ -498,12 +498,7 @@ impl Holder {
             .filter(|member| **member != self.options.instance)
             .count();
         self.others.store(others, Ordering::Relaxed);
-        let held: BTreeSet<String> = self
-            .held
-            .iter()
-            .filter(|(_, lease)| !lease.releasing)
-            .map(|(camera, _)| camera.clone())
-            .collect();
+        let held = self.kept();
         let plan = plan(
             &self.options.instance,
             self.options.capacity,
@@ -709,13 +704,17 @@ impl Holder {
         tokio::time::timeout(timeout * 2, read).await.ok().flatten()
     }
 
-    fn publish_owned(&self) {
-        let owned: BTreeSet<String> = self
-            .held
+    /// The cameras held and not being released: what this replica owns.
+    fn kept(&self) -> BTreeSet<String> {
+        self.held
             .iter()
             .filter(|(_, lease)| !lease.releasing)
             .map(|(camera, _)| camera.clone())
-            .collect();
+            .collect()
+    }
+
+    fn publish_owned(&self) {
+        let owned = self.kept();
         self.owned.send_if_modified(|current| {
             if *current == owned {
                 false
