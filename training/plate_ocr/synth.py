@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 # Bump when the output of render() changes for the same seed.
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 HEIGHT = 48
@@ -117,6 +117,17 @@ EU_FORMATS = [
 ]
 OTHER_FORMATS = ["LLDDLLDDDD", "DDD-DD", "LL-DDDD", "DLL-DDDD", "LDDDDD", "DDLLDD"]
 
+# An emblem slot in a plate's text: a picture as tall as the characters (a
+# state outline, a flag, a fruit, a wheelchair, a star) between character
+# groups or at either end of the line, drawn but never read. Real US plates
+# carry them where a separator would be and beside the characters; version 2
+# drew only small marks there, and the model read the big ones as characters.
+EMBLEM = "*"
+EMBLEM_ADVANCE = 0.85  # of the font size
+SYMBOL_FONT = "truetype/dejavu/DejaVuSans.ttf"
+# Pictograms from DejaVu Sans (fonts-dejavu-core), none of them a letter or digit.
+SYMBOLS = "\u267f\u2605\u2606\u2665\u2666\u2663\u2660\u2708\u2693\u2618\u273f\u2744\u2600\u2691\u271a\u262e\u265e\u265c\u2602\u2603\u263a\u2654\u269c\u2698\u2740\u2726\u2742\u25c6\u25cf\u25b2\u2b1f"
+
 
 @dataclass
 class Sample:
@@ -179,8 +190,12 @@ def _fit_font(path: str, text: str, box_w: int, box_h: int, spacing: float) -> t
     return font, _text_width(font, text, spacing)
 
 
+def _advance(font: ImageFont.FreeTypeFont, c: str) -> float:
+    return EMBLEM_ADVANCE * font.size if c == EMBLEM else font.getlength(c)
+
+
 def _text_width(font: ImageFont.FreeTypeFont, text: str, spacing: float) -> int:
-    advance = sum(font.getlength(c) for c in text)
+    advance = sum(_advance(font, c) for c in text)
     return int(advance + spacing * font.size * max(0, len(text) - 1))
 
 
@@ -192,7 +207,11 @@ def _draw_text(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, font, 
     x, y = xy
     left, top, right, bottom = 10**9, 10**9, -(10**9), -(10**9)
     for c in text:
-        if c != " ":
+        if c == EMBLEM:
+            box = _draw_emblem(draw, x, y, font, fill, rng or random.Random(0))
+            left, top = min(left, box[0]), min(top, box[1])
+            right, bottom = max(right, box[2]), max(bottom, box[3])
+        elif c != " ":
             box = draw.textbbox((x, y), c, font=font)
             left, top = min(left, box[0]), min(top, box[1])
             right, bottom = max(right, box[2]), max(bottom, box[3])
@@ -214,8 +233,72 @@ def _draw_text(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, font, 
                 rx, ry = gap * rng.uniform(0.3, 0.6), (bottom - top) * rng.uniform(0.25, 0.5)
                 draw.polygon([(cx + rx * rng.uniform(-1, 1), cy + ry * rng.uniform(-1, 1)) for _ in range(5)],
                              fill=fill)
-        x += font.getlength(c) + spacing * font.size
+        x += _advance(font, c) + spacing * font.size
     return left, top, right, bottom
+
+
+def _draw_emblem(draw: ImageDraw.ImageDraw, x: float, y: float, font, fill, rng: random.Random
+                 ) -> tuple[int, int, int, int]:
+    """A picture in an emblem slot at (x, y), about as tall as the
+    characters of `font` there; returns its box."""
+    cap = draw.textbbox((x, y), "A0", font=font)
+    slot_w = EMBLEM_ADVANCE * font.size
+    height = (cap[3] - cap[1]) * rng.uniform(0.55, 1.1)
+    cx = x + slot_w / 2 + rng.uniform(-0.1, 0.1) * slot_w
+    cy = (cap[1] + cap[3]) / 2 + rng.uniform(-0.1, 0.1) * (cap[3] - cap[1])
+    # Emblems are often in another colour than the characters: on the mask
+    # the squeezed text is drawn on, a weaker value is a lighter shade.
+    if isinstance(fill, int):
+        fill = rng.randint(110, 255)
+    else:
+        fill = rng.choice([fill, (200, 40, 40), (230, 140, 30), (30, 90, 170), (40, 130, 60)])
+    kind = rng.choice(["symbol", "symbol", "outline", "flag", "fruit"])
+    if kind == "symbol":
+        sfont = _font(os.path.join(FONT_ROOT, SYMBOL_FONT), max(6, int(height * 1.15)))
+        symbol = rng.choice(SYMBOLS)
+        box = draw.textbbox((0, 0), symbol, font=sfont)
+        sw, sh = box[2] - box[0], box[3] - box[1]
+        ox, oy = cx - sw / 2 - box[0], cy - sh / 2 - box[1]
+        draw.text((ox, oy), symbol, font=sfont, fill=fill)
+        return int(ox + box[0]), int(oy + box[1]), int(ox + box[2]), int(oy + box[3])
+    rx, ry = min(slot_w * 0.5, height * rng.uniform(0.35, 0.6)), height / 2
+    if kind == "outline":
+        # A state's outline: a lumpy polygon.
+        points = [(cx + rx * math.cos(a) * rng.uniform(0.6, 1), cy + ry * math.sin(a) * rng.uniform(0.6, 1))
+                  for a in sorted(rng.uniform(0, 2 * math.pi) for _ in range(rng.randint(5, 12)))]
+        draw.polygon(points, fill=fill)
+    elif kind == "flag":
+        # A shield or flag with stripes or quarters.
+        draw.rectangle([cx - rx, cy - ry, cx + rx, cy + ry], outline=fill, width=max(1, int(rx * 0.15)))
+        for i in range(rng.randint(1, 4)):
+            yy = cy - ry + (i + 0.5) * 2 * ry / 4
+            draw.rectangle([cx - rx, yy, cx + rx, yy + max(1, ry * 0.2)], fill=fill)
+    else:
+        # A round fruit with a leaf.
+        draw.ellipse([cx - rx, cy - ry * 0.8, cx + rx, cy + ry], fill=fill)
+        draw.ellipse([cx, cy - ry, cx + rx * 0.6, cy - ry * 0.6], fill=fill)
+    return int(cx - rx), int(cy - ry), int(cx + rx), int(cy + ry)
+
+
+def _with_emblems(rng: random.Random, text: str, kind: str) -> str:
+    """Puts emblem slots into a plate's text: in a gap between character
+    groups (a space, or where letters turn to digits) and at the ends."""
+    if kind not in ("us", "plain") or rng.random() > 0.35:
+        return text
+    where = rng.choices(["gap", "left", "right"], weights=[6, 3, 1])[0]
+    if where == "left":
+        return EMBLEM + " " * rng.randint(0, 1) + text
+    if where == "right":
+        return text + " " * rng.randint(0, 1) + EMBLEM
+    gaps = [i for i, c in enumerate(text) if c == " "]
+    if gaps:
+        i = rng.choice(gaps)
+        return text[:i] + EMBLEM + text[i + 1:]
+    turns = [i for i in range(1, len(text)) if text[i - 1].isdigit() != text[i].isdigit()]
+    if not turns:
+        return text
+    i = rng.choice(turns)
+    return text[:i] + EMBLEM + text[i:]
 
 
 def _plate(rng: random.Random, font: str, fonts: list[str]) -> tuple[Image.Image, str, tuple[int, int, int, int]]:
@@ -233,7 +316,7 @@ def _plate(rng: random.Random, font: str, fonts: list[str]) -> tuple[Image.Image
     else:
         w, h = rng.choice([(240, 120), (260, 57), (200, 100)])
         fmt = rng.choice(OTHER_FORMATS + US_FORMATS)
-    text = plate_text(rng, fmt)
+    text = _with_emblems(rng, plate_text(rng, fmt), kind)
     dark_plate = rng.random() < 0.08
     bg = _colour(rng, light=not dark_plate)
     if kind == "us" and rng.random() < 0.2:

@@ -74,6 +74,94 @@ def accuracy(net: nn.Module, images: np.ndarray, labels: list[str]) -> float:
     return right / max(1, len(labels))
 
 
+def sha256_of(path: str) -> str:
+    import hashlib
+
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def init_from_onnx(net: model_mod.PlateCRNN, path: str, calibration: torch.Tensor) -> None:
+    """Loads the weights of an exported PlateCRNN (the committed model) to
+    fine-tune it. The export folded each batch norm into its convolution, so
+    the convolutions get the folded weights, and each batch norm is set to
+    give back what its convolution gives on `calibration` plates: the mean
+    and variance of its input there become both its running statistics and
+    its scale and shift. The network then computes what the ONNX model
+    computes, and the batch statistics of training start where they were."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(path).graph
+    weights = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in graph.initializer}
+    convs = [node for node in graph.node if node.op_type == "Conv"]
+    pairs = [(m, n) for m, n in zip(list(net.features)[:-1], list(net.features)[1:])
+             if isinstance(m, nn.Conv2d) and isinstance(n, nn.BatchNorm2d)]
+    blocks = [(b[0], b[1]) for b in net.features if isinstance(b, nn.Sequential)] + pairs
+    if len(blocks) != len(convs):
+        sys.exit(f"{path}: {len(convs)} convolutions, the model has {len(blocks)}")
+    conv_bias = []
+    for (conv, norm), node in zip(blocks, convs):
+        w = weights[node.input[1]]
+        if w.shape != conv.weight.shape:
+            sys.exit(f"{path}: convolution {node.input[1]} is {list(w.shape)}, the model's {list(conv.weight.shape)}")
+        conv.weight.data.copy_(w)
+        conv_bias.append(weights[node.input[2]])
+        norm.weight.data.fill_(1.0)
+        norm.bias.data.zero_()
+        norm.running_mean.zero_()
+        norm.running_var.fill_(1.0 - norm.eps)
+    # ONNX LSTM gates are i, o, f, c; PyTorch's i, f, g (= c), o.
+    lstm = next(node for node in graph.node if node.op_type == "LSTM")
+    w_ih, w_hh, bias = (weights[name] for name in lstm.input[1:4])
+    hidden = net.rnn.hidden_size
+
+    def torch_order(t: torch.Tensor) -> torch.Tensor:
+        i, o, f, c = t.split(hidden, 0)
+        return torch.cat([i, f, c, o])
+
+    for d, suffix in enumerate(["", "_reverse"]):
+        getattr(net.rnn, f"weight_ih_l0{suffix}").data.copy_(torch_order(w_ih[d]))
+        getattr(net.rnn, f"weight_hh_l0{suffix}").data.copy_(torch_order(w_hh[d]))
+        getattr(net.rnn, f"bias_ih_l0{suffix}").data.copy_(torch_order(bias[d][: 4 * hidden]))
+        getattr(net.rnn, f"bias_hh_l0{suffix}").data.copy_(torch_order(bias[d][4 * hidden:]))
+    matmul = next(node for node in graph.node if node.op_type == "MatMul")
+    add = next(node for node in graph.node if node.op_type == "Add" and matmul.output[0] in node.input)
+    net.head.weight.data.copy_(weights[matmul.input[1]].t())
+    net.head.bias.data.copy_(weights[next(i for i in add.input if i in weights)])
+
+    # Each convolution's output statistics on the calibration plates (the
+    # network is exact here: every batch norm only adds its conv's bias).
+    for (_conv, norm), b in zip(blocks, conv_bias):
+        norm.bias.data.copy_(b)
+    stats = []
+    hooks = [conv.register_forward_hook(lambda _m, _i, out: stats.append(
+        (out.mean((0, 2, 3)), out.var((0, 2, 3), unbiased=False)))) for conv, _ in blocks]
+    net.eval()
+    with torch.no_grad():
+        net(calibration)
+    for hook in hooks:
+        hook.remove()
+    for (_conv, norm), b, (mean, var) in zip(blocks, conv_bias, stats):
+        norm.running_mean.copy_(mean)
+        norm.running_var.copy_(var)
+        norm.weight.data.copy_((var + norm.eps).sqrt())
+        norm.bias.data.copy_(mean + b)
+
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    probe = calibration[:64]
+    with torch.no_grad():
+        mine = net(probe).numpy()
+    theirs = session.run(None, {"image": probe.numpy()})[0]
+    diff = float(np.abs(mine - theirs).max())
+    print(f"started from {path}: max |diff| against it {diff:.2e}", flush=True)
+    if diff > 1e-3:
+        sys.exit(f"{path}: the loaded weights do not reproduce it")
+    net.train()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True)
@@ -84,6 +172,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--init", help="an exported plate_ocr.onnx to fine-tune instead of starting afresh")
     args = parser.parse_args()
 
     os.makedirs(args.out, exist_ok=True)
@@ -101,6 +190,8 @@ def main() -> None:
     print(f"generated in {generated:.0f} s", flush=True)
 
     net = model_mod.PlateCRNN()
+    if args.init:
+        init_from_onnx(net, args.init, to_tensor(train_x[:1024]))
     params = sum(p.numel() for p in net.parameters())
     optimiser = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
@@ -179,6 +270,8 @@ def main() -> None:
         "output": {"name": "log_probs", "classes": "0 = CTC blank, then " + synth.ALPHABET},
         "generator_version": synth.GENERATOR_VERSION,
         "seed": args.seed,
+        "started_from": args.init,
+        "started_from_sha256": sha256_of(args.init) if args.init else None,
         "training_plates": args.samples,
         "plates_seen": seen,
         "epochs": epoch,
