@@ -234,11 +234,20 @@ impl Recognizer {
         };
         // The second opinion only where it can matter: crops whose first read
         // could be a plate (the rest are dates, words, specks). Saves about
-        // half the English recogniser's time on cluttered frames.
+        // half the English recogniser's time on cluttered frames. A vote
+        // needs the third voice wherever the first two disagree, however
+        // confident the first: with two, the more confident one wins every
+        // disputed character, and the plate model is the more confident one
+        // even when it is wrong.
+        let disputed = |i: usize| {
+            plate_reads
+                .as_ref()
+                .is_some_and(|p| p[i].text() != ch[i].text())
+        };
         let second: Vec<usize> = ch
             .iter()
             .enumerate()
-            .filter(|(_, r)| worth_second_read(r))
+            .filter(|&(i, r)| worth_second_read(r, disputed(i)))
             .map(|(i, _)| i)
             .collect();
         let second_crops: Vec<RgbImage> = second.iter().map(|&i| crops[i].clone()).collect();
@@ -324,11 +333,11 @@ pub fn vote(reads: &[TextRead]) -> TextRead {
 
 /// Whether a first read could be (part of) a plate and deserves the second
 /// recogniser: not a date or a printed word, at most a dozen characters, and
-/// not already read with high confidence.
-fn worth_second_read(read: &TextRead) -> bool {
+/// (unless `even_if_confident`) not already read with high confidence.
+fn worth_second_read(read: &TextRead, even_if_confident: bool) -> bool {
     let len = read.chars.len();
     (1..=12).contains(&len)
-        && read.confidence() < SECOND_OPINION_BELOW
+        && (even_if_confident || read.confidence() < SECOND_OPINION_BELOW)
         && !plate::is_date_or_time(&read.raw)
         && !plate::looks_like_word(&read.raw)
 }
@@ -551,6 +560,26 @@ mod tests {
         ]);
         assert_eq!(voted.text(), "7ABC123");
         assert_eq!(vote(&[text_read("", 0.0)]).text(), "");
+    }
+
+    #[test]
+    fn a_vote_asks_the_second_recogniser_even_after_a_confident_first_read() {
+        let confident = text_read("7ABC123", 0.99);
+        assert!(!worth_second_read(&confident, false));
+        assert!(worth_second_read(&confident, true));
+        // Still never for what cannot be a plate.
+        assert!(!worth_second_read(&text_read("", 0.5), true));
+        assert!(!worth_second_read(&text_read("ABCDEFGHJKLMN", 0.5), true));
+        // A confident plate model against a lone first read wins the disputed
+        // character; with the second read the two agreeing reads outvote it.
+        let plate_model = text_read("7ABCL23", 0.99);
+        let first = text_read("7ABC423", 0.7);
+        let second = text_read("7ABC423", 0.6);
+        assert_eq!(
+            vote(&[plate_model.clone(), first.clone()]).text(),
+            "7ABCL23"
+        );
+        assert_eq!(vote(&[plate_model, first, second]).text(), "7ABC423");
     }
 
     const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf";

@@ -41,12 +41,14 @@ pub struct Rect {
 #[serde(rename_all = "kebab-case")]
 pub enum Reader {
     /// The two general PP-OCRv4 recognisers, the more confident read wins.
-    #[default]
     PpOcr,
     /// The project's own plate recogniser (`plate_ocr.onnx`) alone.
     Plate,
     /// All three, character by character: per position, the character
     /// with the most confidence summed over the reads of the winning length.
+    /// The default: the most exact reads on both benchmark sets
+    /// (docs/benchmarks.md).
+    #[default]
     Combined,
 }
 
@@ -72,7 +74,7 @@ pub struct ReadOptions {
     /// recognisers' main error is reading 0 as O. Default true; turn it off
     /// for regions whose plates use O.
     pub letter_o_as_zero: bool,
-    /// Which recogniser reads the text boxes. Default [`Reader::PpOcr`].
+    /// Which recogniser reads the text boxes. Default [`Reader::Combined`].
     pub reader: Reader,
     /// Ask PP-OCR's orientation classifier whether each text box is upside
     /// down, and turn those it finds so before reading. For cameras that
