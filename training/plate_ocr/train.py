@@ -106,9 +106,10 @@ def init_from_onnx(net: model_mod.PlateCRNN, path: str, calibration: torch.Tenso
         if w.shape != conv.weight.shape:
             sys.exit(f"{path}: convolution {node.input[1]} is {list(w.shape)}, the model's {list(conv.weight.shape)}")
         conv.weight.data.copy_(w)
+        # For now the batch norm only adds the folded bias (exact in eval mode).
         conv_bias.append(weights[node.input[2]])
         norm.weight.data.fill_(1.0)
-        norm.bias.data.zero_()
+        norm.bias.data.copy_(conv_bias[-1])
         norm.running_mean.zero_()
         norm.running_var.fill_(1.0 - norm.eps)
     # ONNX LSTM gates are i, o, f, c; PyTorch's i, f, g (= c), o.
@@ -130,10 +131,7 @@ def init_from_onnx(net: model_mod.PlateCRNN, path: str, calibration: torch.Tenso
     net.head.weight.data.copy_(weights[matmul.input[1]].t())
     net.head.bias.data.copy_(weights[next(i for i in add.input if i in weights)])
 
-    # Each convolution's output statistics on the calibration plates (the
-    # network is exact here: every batch norm only adds its conv's bias).
-    for (_conv, norm), b in zip(blocks, conv_bias):
-        norm.bias.data.copy_(b)
+    # Each convolution's output statistics on the calibration plates.
     stats = []
     hooks = [conv.register_forward_hook(lambda _m, _i, out: stats.append(
         (out.mean((0, 2, 3)), out.var((0, 2, 3), unbiased=False)))) for conv, _ in blocks]

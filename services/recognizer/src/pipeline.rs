@@ -242,7 +242,8 @@ impl Recognizer {
         let disputed = |i: usize| {
             plate_reads
                 .as_ref()
-                .is_some_and(|p| p[i].text() != ch[i].text())
+                .and_then(|p| p.get(i))
+                .is_some_and(|p| p.text() != ch[i].text())
         };
         let second: Vec<usize> = ch
             .iter()
