@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 # Bump when the output of render() changes for the same seed.
-GENERATOR_VERSION = "3"
+GENERATOR_VERSION = "4"
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 HEIGHT = 48
@@ -301,9 +301,58 @@ def _with_emblems(rng: random.Random, text: str, kind: str) -> str:
     return text[:i] + EMBLEM + text[i:]
 
 
+SIDE_WORDS = ["US", "USA", "VET", "DV", "TRK", "MC", "HC", "DIS", "APP", "SEN", "CITY", "PUB", "FARM",
+              "TAXI", "BUS", "COMM", "MSC", "ARMY", "NAVY", "LTD", "GOV", "FIRE"]
+
+
+def _draw_side_tag(img: Image.Image, box: tuple[int, int, int, int], font: str, fg, bg, rng: random.Random
+                   ) -> tuple[int, int, int, int]:
+    """Draws beside the registration what US plates put there: small
+    characters stacked one above the other (a class or county code, a
+    veteran's or a dealer's mark), a word turned on its side ("US", "VET"),
+    or a small sticker with a number; returns its ink box. None of it is
+    read: registrations are listed, searched and matched without it, and
+    since version 4 the generator labels the registration alone (version 3
+    read two stacked characters as the first two, and the model read every
+    small mark at the left of real plates as characters)."""
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    draw = ImageDraw.Draw(img)
+    colour = fg if rng.random() < 0.7 else rng.choice([(190, 30, 30), (30, 80, 170), (20, 110, 50)])
+    style = rng.choices(["stack", "vertical", "sticker"], weights=[5, 3, 2])[0]
+    if style == "stack":
+        n = rng.choice([2, 2, 3])
+        chars = "".join(rng.choice(ALPHABET[10:] if rng.random() < 0.8 else ALPHABET) for _ in range(n))
+        sfont, _ = _fit_font(font, "W", w, int(h / n * rng.uniform(0.75, 0.95)), 0)
+        for i, c in enumerate(chars):
+            cb = draw.textbbox((0, 0), c, font=sfont)
+            cx = x0 + (w - (cb[2] - cb[0])) // 2 - cb[0]
+            cy = y0 + int(i * h / n) + (int(h / n) - (cb[3] - cb[1])) // 2 - cb[1]
+            draw.text((cx, cy), c, font=sfont, fill=colour)
+        return x0, y0, x1, y1
+    if style == "vertical":
+        word = rng.choice(SIDE_WORDS)
+        mask = Image.new("L", (h, w), 0)
+        wfont, ww = _fit_font(font, word, int(h * rng.uniform(0.6, 0.95)), int(w * 0.85), 0.02)
+        wb = wfont.getbbox(word)
+        ImageDraw.Draw(mask).text(((h - ww) // 2, (w - (wb[3] - wb[1])) // 2 - wb[1]), word, font=wfont, fill=255)
+        mask = mask.rotate(rng.choice([90, 270]), expand=True)
+        img.paste(Image.new("RGB", mask.size, colour), (x0, y0), mask)
+        return x0, y0, x1, y1
+    sh = int(h * rng.uniform(0.4, 0.9))
+    sy = y0 + rng.randint(0, h - sh)
+    draw.rectangle([x0, sy, x1, sy + sh], fill=rng.choice([(200, 30, 30), (30, 120, 200), (240, 200, 0), bg]))
+    if rng.random() < 0.7:
+        word = rng.choice([str(rng.randint(0, 99)).zfill(2), rng.choice(SIDE_WORDS), str(rng.randint(1, 12))])
+        sfont, sw = _fit_font(font, word, w - 2, max(6, sh // 2), 0)
+        draw.text((x0 + (w - sw) // 2, sy + sh // 4), word, font=sfont, fill=_colour(rng, light=False))
+    return x0, sy, x1, sy + sh
+
+
+
 def _plate(rng: random.Random, font: str, fonts: list[str]) -> tuple[Image.Image, str, tuple[int, int, int, int]]:
     """A clean plate: its RGB picture, its text, the main text's ink box."""
-    kind = rng.choices(["us", "eu", "plain", "stacked"], weights=[55, 30, 10, 5])[0]
+    kind = rng.choices(["us", "eu", "plain", "stacked"], weights=[50, 28, 10, 12])[0]
     spacing = rng.uniform(-0.02, 0.15)
     # Half the size of a real plate in millimetres: enough pixels for the
     # 48-pixel-high model input, and fast to transform.
@@ -389,29 +438,21 @@ def _plate(rng: random.Random, font: str, fonts: list[str]) -> tuple[Image.Image
 
     box_w = w - left_margin - right_margin
     box_h = bottom - top
-    if kind == "stacked" and len(label_of(text)) >= 6:
-        # Two small stacked characters at the left or at the right (read
-        # there, top first), the rest large.
-        sfont, _ = _fit_font(font, "W", int(box_w * 0.12), int(box_h * 0.45), 0)
-        mfont_box = int(box_w * 0.82)
-        if rng.random() < 0.5:
-            stack, rest = text[:2], text[2:].strip()
-            mfont, mw = _fit_font(font, rest, mfont_box, box_h, spacing)
-            draw.text((left_margin, top), stack[0], font=sfont, fill=fg)
-            draw.text((left_margin, top + box_h // 2), stack[1], font=sfont, fill=fg)
-            x0 = left_margin + int(box_w * 0.16) + (mfont_box - mw) // 2
-            ink = _draw_text(draw, (x0, top), rest, mfont, fg, spacing, rng)
-            ink = (left_margin, min(ink[1], top), ink[2], ink[3])
+    if kind == "stacked":
+        # A tag beside the registration, mostly at the left: small characters
+        # one above the other, a word on its side or a small sticker. Not
+        # read (see _draw_side_tag); a text detector's line crop takes it in.
+        tag_w = int(box_w * rng.uniform(0.1, 0.16))
+        gap = int(box_w * rng.uniform(0.01, 0.05))
+        main_w = box_w - tag_w - gap
+        mfont, mw = _fit_font(font, text, main_w, box_h, spacing)
+        if rng.random() < 0.8:
+            tag_x, x0 = left_margin, left_margin + tag_w + gap + (main_w - mw) // 2
         else:
-            rest, stack = text[:-2].strip(), text[-2:]
-            mfont, mw = _fit_font(font, rest, mfont_box, box_h, spacing)
-            sx = left_margin + int(box_w * 0.88)
-            draw.text((sx, top), stack[0], font=sfont, fill=fg)
-            draw.text((sx, top + box_h // 2), stack[1], font=sfont, fill=fg)
-            x0 = left_margin + (mfont_box - mw) // 2
-            ink = _draw_text(draw, (x0, top), rest, mfont, fg, spacing, rng)
-            ink = (ink[0], min(ink[1], top), left_margin + box_w, ink[3])
-        text = text.replace(" ", "")
+            tag_x, x0 = left_margin + box_w - tag_w, left_margin + (main_w - mw) // 2
+        tag = _draw_side_tag(img, (tag_x, top, tag_x + tag_w, bottom), font, fg, bg, rng)
+        ink = _draw_text(draw, (x0, top), text, mfont, fg, spacing, rng)
+        ink = (min(ink[0], tag[0]), min(ink[1], tag[1]), max(ink[2], tag[2]), max(ink[3], tag[3]))
     else:
         # Plate faces are often narrower than any font at hand: half the
         # plates draw the text wider and squeeze it to the box.
