@@ -127,7 +127,7 @@ pub fn views(crop: &RgbImage) -> [RgbImage; VIEWS] {
 }
 
 /// Reads every crop once, as it is.
-pub fn recognise_each(
+fn recognise_each(
     model: &OnnxModel,
     table: &CharTable,
     crops: &[RgbImage],
