@@ -349,7 +349,6 @@ def _draw_side_tag(img: Image.Image, box: tuple[int, int, int, int], font: str, 
     return x0, sy, x1, sy + sh
 
 
-
 def _plate(rng: random.Random, font: str, fonts: list[str]) -> tuple[Image.Image, str, tuple[int, int, int, int]]:
     """A clean plate: its RGB picture, its text, the main text's ink box."""
     kind = rng.choices(["us", "eu", "plain", "stacked"], weights=[50, 28, 10, 12])[0]
