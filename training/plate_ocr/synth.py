@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 # Bump when the output of render() changes for the same seed.
-GENERATOR_VERSION = "4"
+GENERATOR_VERSION = "5"
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 HEIGHT = 48
@@ -135,6 +135,50 @@ class Sample:
     label: str  # A-Z 0-9
 
 
+@dataclass(frozen=True)
+class Face:
+    """How a plate's own typeface differs from the font it is drawn with.
+    Plate faces are monospaced (every character in the same cell, so W and
+    M come out narrow: version 4 read narrow Ws as H), and US faces draw
+    the digit 0 as round as the letter O, the digit 1 as a bare bar like
+    the letter I, and the 4 open at the top with a near-vertical left
+    stroke; the label stays the character meant, never the glyph drawn."""
+
+    mono: bool = False
+    zero_as_o: bool = False
+    one_as_i: bool = False
+    open_four: bool = False
+    # The open 4's shape: its left stroke's slant and where its crossbar
+    # and its stem start, as fractions of the glyph box.
+    four_slant: float = 0.1
+    four_bar: float = 0.66
+    four_stem: float = 0.68
+
+    def glyph(self, c: str) -> str:
+        if c == "0" and self.zero_as_o:
+            return "O"
+        if c == "1" and self.one_as_i:
+            return "I"
+        return c
+
+    def alters(self, c: str) -> bool:
+        return self.mono or self.glyph(c) != c or (c == "4" and self.open_four)
+
+
+def _face(rng: random.Random, kind: str) -> Face | None:
+    us = kind in ("us", "stacked")
+    face = Face(
+        mono=kind != "eu" and rng.random() < 0.35,
+        zero_as_o=us and rng.random() < 0.3,
+        one_as_i=us and rng.random() < 0.25,
+        open_four=rng.random() < (0.25 if us else 0.1),
+        four_slant=rng.uniform(0.0, 0.25),
+        four_bar=rng.uniform(0.6, 0.74),
+        four_stem=rng.uniform(0.62, 0.76),
+    )
+    return face if face.mono or face.zero_as_o or face.one_as_i or face.open_four else None
+
+
 def font_paths(held_out: bool = False) -> list[str]:
     names = HELD_OUT_FONTS if held_out else TRAIN_FONTS
     paths = [os.path.join(FONT_ROOT, name) for name in names]
@@ -176,39 +220,51 @@ def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size)
 
 
-def _fit_font(path: str, text: str, box_w: int, box_h: int, spacing: float) -> tuple[ImageFont.FreeTypeFont, int]:
+def _fit_font(path: str, text: str, box_w: int, box_h: int, spacing: float, face: Face | None = None
+              ) -> tuple[ImageFont.FreeTypeFont, int]:
     """The largest size at which `text` fits the box; its width with spacing."""
     size = box_h
     while size > 6:
         font = _font(path, size)
-        width = _text_width(font, text, spacing)
+        width = _text_width(font, text, spacing, face)
         bbox = font.getbbox("A0")
         if width <= box_w and (bbox[3] - bbox[1]) <= box_h:
             return font, width
         size = int(size * 0.92)
     font = _font(path, 6)
-    return font, _text_width(font, text, spacing)
+    return font, _text_width(font, text, spacing, face)
 
 
-def _advance(font: ImageFont.FreeTypeFont, c: str) -> float:
-    return EMBLEM_ADVANCE * font.size if c == EMBLEM else font.getlength(c)
+def _advance(font: ImageFont.FreeTypeFont, c: str, face: Face | None = None) -> float:
+    if c == EMBLEM:
+        return EMBLEM_ADVANCE * font.size
+    if face is None:
+        return font.getlength(c)
+    if face.mono and c != " ":
+        return font.getlength("0")
+    return font.getlength(face.glyph(c))
 
 
-def _text_width(font: ImageFont.FreeTypeFont, text: str, spacing: float) -> int:
-    advance = sum(_advance(font, c) for c in text)
+def _text_width(font: ImageFont.FreeTypeFont, text: str, spacing: float, face: Face | None = None) -> int:
+    advance = sum(_advance(font, c, face) for c in text)
     return int(advance + spacing * font.size * max(0, len(text) - 1))
 
 
 def _draw_text(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, font, fill, spacing: float,
-               rng: random.Random | None = None) -> tuple[int, int, int, int]:
+               rng: random.Random | None = None, face: Face | None = None) -> tuple[int, int, int, int]:
     """Draws character by character (for the spacing); returns the ink box.
     With `rng`, a gap (space) may get a mark as plates have there: a dot, a
-    dash, a diamond or a small emblem, none of which is read."""
+    dash, a diamond or a small emblem, none of which is read. With `face`,
+    characters are drawn in the plate's face (see Face)."""
     x, y = xy
     left, top, right, bottom = 10**9, 10**9, -(10**9), -(10**9)
     for c in text:
         if c == EMBLEM:
             box = _draw_emblem(draw, x, y, font, fill, rng or random.Random(0))
+            left, top = min(left, box[0]), min(top, box[1])
+            right, bottom = max(right, box[2]), max(bottom, box[3])
+        elif c != " " and face is not None and face.alters(c):
+            box = _draw_glyph(draw, x, y, c, font, fill, face)
             left, top = min(left, box[0]), min(top, box[1])
             right, bottom = max(right, box[2]), max(bottom, box[3])
         elif c != " ":
@@ -233,8 +289,53 @@ def _draw_text(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, font, 
                 rx, ry = gap * rng.uniform(0.3, 0.6), (bottom - top) * rng.uniform(0.25, 0.5)
                 draw.polygon([(cx + rx * rng.uniform(-1, 1), cy + ry * rng.uniform(-1, 1)) for _ in range(5)],
                              fill=fill)
-        x += _advance(font, c) + spacing * font.size
+        x += _advance(font, c, face) + spacing * font.size
     return left, top, right, bottom
+
+
+def _draw_glyph(draw: ImageDraw.ImageDraw, x: float, y: float, c: str, font, fill, face: Face
+                ) -> tuple[int, int, int, int]:
+    """Draws `c` at (x, y) in the plate's face; returns its ink box."""
+    g = face.glyph(c)
+    box = font.getbbox(g)
+    gw, gh = max(1, box[2] - box[0]), max(1, box[3] - box[1])
+    mask = Image.new("L", (gw + 2, gh + 2), 0)
+    ImageDraw.Draw(mask).text((1 - box[0], 1 - box[1]), g, font=font, fill=255)
+    if c == "4" and face.open_four:
+        mask = _open_four(mask, face)
+    dx = box[0] - 1
+    if face.mono:
+        cell = font.getlength("0")
+        if mask.width > cell * 0.98:
+            mask = mask.resize((max(1, int(cell * 0.95)), mask.height), Image.Resampling.BILINEAR)
+        dx = (cell - mask.width) / 2
+    ox, oy = int(round(x + dx)), int(round(y + box[1] - 1))
+    draw.bitmap((ox, oy), mask, fill=fill)
+    return ox, oy, ox + mask.width, oy + mask.height
+
+
+def _open_four(mask: Image.Image, face: Face) -> Image.Image:
+    """A 4 open at the top, as on Illinois' and other US plates: a left
+    stroke falling nearly straight to the crossbar and a stem that does not
+    meet it, drawn with the stroke width of the font's own 4."""
+    ink = np.asarray(mask) > 127
+    columns = ink.sum(axis=0)
+    if columns.max() == 0:
+        return mask
+    # The stem is the run of columns with the most ink; its width is the stroke.
+    stroke = max(1, int((columns > 0.6 * columns.max()).sum()))
+    stroke = min(stroke, max(1, mask.width // 3))
+    w, h = mask.width, mask.height
+    half = stroke / 2
+    out = Image.new("L", mask.size, 0)
+    draw = ImageDraw.Draw(out)
+    bar_y = h * face.four_bar
+    stem_x = w * face.four_stem
+    left_x = half + 1
+    draw.line([(left_x + face.four_slant * w, half + 1), (left_x, bar_y)], fill=255, width=stroke)
+    draw.line([(left_x - half, bar_y), (w - 1, bar_y)], fill=255, width=stroke)
+    draw.line([(stem_x, h * face.four_slant * 0.8 + half), (stem_x, h - half - 1)], fill=255, width=stroke)
+    return out
 
 
 def _draw_emblem(draw: ImageDraw.ImageDraw, x: float, y: float, font, fill, rng: random.Random
@@ -351,7 +452,7 @@ def _draw_side_tag(img: Image.Image, box: tuple[int, int, int, int], font: str, 
 
 def _plate(rng: random.Random, font: str, fonts: list[str]) -> tuple[Image.Image, str, tuple[int, int, int, int]]:
     """A clean plate: its RGB picture, its text, the main text's ink box."""
-    kind = rng.choices(["us", "eu", "plain", "stacked"], weights=[50, 28, 10, 12])[0]
+    kind = rng.choices(["us", "eu", "plain", "stacked"], weights=[44, 28, 10, 18])[0]
     spacing = rng.uniform(-0.02, 0.15)
     # Half the size of a real plate in millimetres: enough pixels for the
     # 48-pixel-high model input, and fast to transform.
@@ -365,6 +466,7 @@ def _plate(rng: random.Random, font: str, fonts: list[str]) -> tuple[Image.Image
         w, h = rng.choice([(240, 120), (260, 57), (200, 100)])
         fmt = rng.choice(OTHER_FORMATS + US_FORMATS)
     text = _with_emblems(rng, plate_text(rng, fmt), kind)
+    face = _face(rng, kind)
     dark_plate = rng.random() < 0.08
     bg = _colour(rng, light=not dark_plate)
     if kind == "us" and rng.random() < 0.2:
@@ -444,25 +546,25 @@ def _plate(rng: random.Random, font: str, fonts: list[str]) -> tuple[Image.Image
         tag_w = int(box_w * rng.uniform(0.1, 0.16))
         gap = int(box_w * rng.uniform(0.01, 0.05))
         main_w = box_w - tag_w - gap
-        mfont, mw = _fit_font(font, text, main_w, box_h, spacing)
+        mfont, mw = _fit_font(font, text, main_w, box_h, spacing, face)
         if rng.random() < 0.8:
             tag_x, x0 = left_margin, left_margin + tag_w + gap + (main_w - mw) // 2
         else:
             tag_x, x0 = left_margin + box_w - tag_w, left_margin + (main_w - mw) // 2
         tag = _draw_side_tag(img, (tag_x, top, tag_x + tag_w, bottom), font, fg, bg, rng)
-        ink = _draw_text(draw, (x0, top), text, mfont, fg, spacing, rng)
+        ink = _draw_text(draw, (x0, top), text, mfont, fg, spacing, rng, face)
         ink = (min(ink[0], tag[0]), min(ink[1], tag[1]), max(ink[2], tag[2]), max(ink[3], tag[3]))
     else:
         # Plate faces are often narrower than any font at hand: half the
         # plates draw the text wider and squeeze it to the box.
         squeeze = rng.uniform(0.6, 1.0) if rng.random() < 0.5 else 1.0
         wide_w = int(box_w / squeeze)
-        mfont, mw = _fit_font(font, text, wide_w, box_h, spacing)
+        mfont, mw = _fit_font(font, text, wide_w, box_h, spacing, face)
         asc = mfont.getbbox("A0")
         x0 = (wide_w - mw) // 2
         y0 = (box_h - (asc[3] - asc[1])) // 2 - asc[1]
         mask = Image.new("L", (wide_w, box_h), 0)
-        wide_ink = _draw_text(ImageDraw.Draw(mask), (x0, y0), text, mfont, 255, spacing, rng)
+        wide_ink = _draw_text(ImageDraw.Draw(mask), (x0, y0), text, mfont, 255, spacing, rng, face)
         mask = mask.resize((box_w, box_h), Image.Resampling.BILINEAR)
         img.paste(Image.new("RGB", mask.size, fg), (left_margin, top), mask)
         ink = (left_margin + int(wide_ink[0] * squeeze), top + wide_ink[1],
@@ -473,6 +575,13 @@ def _plate(rng: random.Random, font: str, fonts: list[str]) -> tuple[Image.Image
             r = rng.randint(2, 5)
             draw.ellipse([bx - r, int(h * 0.06) - r + 3, bx + r, int(h * 0.06) + r + 3],
                          fill=rng.choice([(150, 150, 150), (90, 90, 90), bg]))
+    if kind in ("us", "stacked"):
+        # The label, not the picture: US plates draw O and 0 alike (see
+        # Face), states do not issue two registrations that differ only
+        # there, and US lists write the round character as 0 (so does the
+        # evaluation data: plates-us has no O at all). Since version 5 a
+        # letter O on a US plate is labelled 0.
+        text = text.replace("O", "0")
     return img, text, ink
 
 
