@@ -267,7 +267,7 @@ impl Recognizer {
                 .map(|(((a, b), p), quad)| {
                     let mut reads = vec![p, a];
                     reads.extend(b);
-                    let voted = vote(&reads);
+                    let voted = vote(&reads, options.letter_o_as_zero);
                     let runner_up = reads.into_iter().find(|r| r.text() != voted.text());
                     choose_from(voted, runner_up, quad, options.letter_o_as_zero, true)
                 })
@@ -287,7 +287,15 @@ impl Recognizer {
 /// position, the character with the most confidence summed over those reads.
 /// A character's probability is its summed confidence divided by the number
 /// of reads of that length, so agreement counts. The first read breaks ties.
-pub fn vote(reads: &[TextRead]) -> TextRead {
+///
+/// With `round_follows_first` (the recognizer passes `letter_o_as_zero`),
+/// where the vote and the first read (the plate model's) both have a round
+/// character, O or 0, the first read says which: on US plates the two are
+/// one shape and O versus 0 is a convention, which the plate model learnt
+/// (its training labels write the round character of a US plate as 0) and
+/// general OCR does not (it reads the vanity plate C0UGAR as the word
+/// COUGAR). Both reads' support for the round character is pooled.
+pub fn vote(reads: &[TextRead], round_follows_first: bool) -> TextRead {
     let mut by_length: Vec<(usize, f32)> = Vec::new();
     for read in reads.iter().filter(|r| !r.chars.is_empty()) {
         let len = read.chars.len();
@@ -317,10 +325,26 @@ pub fn vote(reads: &[TextRead]) -> TextRead {
                 None => tally.push((c.ch, c.prob, index)),
             }
         }
-        let (ch, sum, first) = tally
+        let is_round = |c: char| c == 'O' || c == '0';
+        let round_sum: f32 = tally
+            .iter()
+            .filter(|(c, _, _)| is_round(*c))
+            .map(|(_, sum, _)| sum)
+            .sum();
+        let (mut ch, mut sum, first) = tally
             .into_iter()
             .reduce(|best, next| if next.1 > best.1 { next } else { best })
             .unwrap_or(('?', 0.0, 0));
+        // The first read has a say only if it is of the voted length.
+        let lead = reads
+            .first()
+            .filter(|r| r.chars.len() == len)
+            .and_then(|r| r.chars.get(position))
+            .map(|c| c.ch);
+        if let Some(lead) = lead.filter(|&c| round_follows_first && is_round(c) && is_round(ch)) {
+            ch = lead;
+            sum = round_sum;
+        }
         let mut read = same[first].chars[position];
         read.ch = ch;
         read.prob = sum / same.len() as f32;
@@ -541,11 +565,14 @@ mod tests {
     #[test]
     fn voting_goes_character_by_character() {
         // Each read has one wrong character; together they are right.
-        let voted = vote(&[
-            text_read("A8C123", 0.8),
-            text_read("ABC1Z3", 0.7),
-            text_read("ABCI23", 0.6),
-        ]);
+        let voted = vote(
+            &[
+                text_read("A8C123", 0.8),
+                text_read("ABC1Z3", 0.7),
+                text_read("ABCI23", 0.6),
+            ],
+            true,
+        );
         assert_eq!(voted.text(), "ABC123");
         // Agreement counts: a character all three read is surer than one
         // only two read.
@@ -554,13 +581,47 @@ mod tests {
 
     #[test]
     fn voting_takes_the_length_with_the_most_confidence() {
-        let voted = vote(&[
-            text_read("7ABC123", 0.9),
-            text_read("ABC123", 0.5),
-            text_read("7ABC128", 0.6),
-        ]);
+        let voted = vote(
+            &[
+                text_read("7ABC123", 0.9),
+                text_read("ABC123", 0.5),
+                text_read("7ABC128", 0.6),
+            ],
+            true,
+        );
         assert_eq!(voted.text(), "7ABC123");
-        assert_eq!(vote(&[text_read("", 0.0)]).text(), "");
+        assert_eq!(vote(&[text_read("", 0.0)], true).text(), "");
+    }
+
+    #[test]
+    fn the_round_character_follows_the_plate_model_where_o_is_zero() {
+        // The plate model reads a vanity plate's round character as 0, both
+        // general recognisers read the word; no digit, so no O-to-0 fold.
+        let reads = [
+            text_read("C0UGAR", 0.8),
+            text_read("COUGAR", 0.9),
+            text_read("COUGAR", 0.9),
+        ];
+        let voted = vote(&reads, true);
+        assert_eq!(voted.text(), "C0UGAR");
+        // The pooled support of all three reads.
+        assert!((voted.chars[1].prob - (0.8 + 0.9 + 0.9) / 3.0).abs() < 1e-6);
+        // Where O is a letter of its own, the vote is as before.
+        assert_eq!(vote(&reads, false).text(), "COUGAR");
+        // Only the round pair: other characters are voted as ever.
+        let reads = [
+            text_read("8OB", 0.8),
+            text_read("BOB", 0.9),
+            text_read("BOB", 0.9),
+        ];
+        assert_eq!(vote(&reads, true).text(), "BOB");
+        // A plate model read of another length has no say.
+        let reads = [
+            text_read("C0UGARS", 0.8),
+            text_read("COUGAR", 0.9),
+            text_read("COUGAR", 0.9),
+        ];
+        assert_eq!(vote(&reads, true).text(), "COUGAR");
     }
 
     #[test]
@@ -577,10 +638,10 @@ mod tests {
         let first = text_read("7ABC423", 0.7);
         let second = text_read("7ABC423", 0.6);
         assert_eq!(
-            vote(&[plate_model.clone(), first.clone()]).text(),
+            vote(&[plate_model.clone(), first.clone()], true).text(),
             "7ABCL23"
         );
-        assert_eq!(vote(&[plate_model, first, second]).text(), "7ABC423");
+        assert_eq!(vote(&[plate_model, first, second], true).text(), "7ABC423");
     }
 
     const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf";

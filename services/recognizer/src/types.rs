@@ -71,8 +71,9 @@ pub struct ReadOptions {
     pub max_pixels: u64,
     /// Read every letter O as the digit 0. US plates: most states leave the
     /// letter O out of their serials (it cannot be told from 0), and the
-    /// recognisers' main error is reading 0 as O. Default true; turn it off
-    /// for regions whose plates use O.
+    /// recognisers' main error is reading 0 as O. In the `combined` vote the
+    /// plate model also decides between O and 0 (see `pipeline::vote`).
+    /// Default true; turn it off for regions whose plates use O.
     pub letter_o_as_zero: bool,
     /// Which recogniser reads the text boxes. Default [`Reader::Combined`].
     pub reader: Reader,
