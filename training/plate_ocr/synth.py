@@ -259,19 +259,16 @@ def _draw_text(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, font, 
     x, y = xy
     left, top, right, bottom = 10**9, 10**9, -(10**9), -(10**9)
     for c in text:
-        if c == EMBLEM:
-            box = _draw_emblem(draw, x, y, font, fill, rng or random.Random(0))
+        if c != " ":
+            if c == EMBLEM:
+                box = _draw_emblem(draw, x, y, font, fill, rng or random.Random(0))
+            elif face is not None and face.alters(c):
+                box = _draw_glyph(draw, x, y, c, font, fill, face)
+            else:
+                box = draw.textbbox((x, y), c, font=font)
+                draw.text((x, y), c, font=font, fill=fill)
             left, top = min(left, box[0]), min(top, box[1])
             right, bottom = max(right, box[2]), max(bottom, box[3])
-        elif c != " " and face is not None and face.alters(c):
-            box = _draw_glyph(draw, x, y, c, font, fill, face)
-            left, top = min(left, box[0]), min(top, box[1])
-            right, bottom = max(right, box[2]), max(bottom, box[3])
-        elif c != " ":
-            box = draw.textbbox((x, y), c, font=font)
-            left, top = min(left, box[0]), min(top, box[1])
-            right, bottom = max(right, box[2]), max(bottom, box[3])
-            draw.text((x, y), c, font=font, fill=fill)
         elif rng is not None and rng.random() < 0.5 and top < bottom:
             gap = font.getlength(c) + spacing * font.size
             cx, cy = x + gap / 2, (top + bottom) / 2
