@@ -315,6 +315,12 @@ pub fn vote(reads: &[TextRead], round_follows_first: bool) -> TextRead {
         });
     };
     let same: Vec<&TextRead> = reads.iter().filter(|r| r.chars.len() == len).collect();
+    // The first read has a say on round characters only if it is of the
+    // voted length.
+    let lead = reads
+        .first()
+        .filter(|r| round_follows_first && r.chars.len() == len);
+    let is_round = |c: char| c == 'O' || c == '0';
     let mut chars = Vec::with_capacity(len);
     for position in 0..len {
         let mut tally: Vec<(char, f32, usize)> = Vec::new();
@@ -325,25 +331,19 @@ pub fn vote(reads: &[TextRead], round_follows_first: bool) -> TextRead {
                 None => tally.push((c.ch, c.prob, index)),
             }
         }
-        let is_round = |c: char| c == 'O' || c == '0';
-        let round_sum: f32 = tally
-            .iter()
-            .filter(|(c, _, _)| is_round(*c))
-            .map(|(_, sum, _)| sum)
-            .sum();
         let (mut ch, mut sum, first) = tally
-            .into_iter()
+            .iter()
+            .copied()
             .reduce(|best, next| if next.1 > best.1 { next } else { best })
             .unwrap_or(('?', 0.0, 0));
-        // The first read has a say only if it is of the voted length.
-        let lead = reads
-            .first()
-            .filter(|r| r.chars.len() == len)
-            .and_then(|r| r.chars.get(position))
-            .map(|c| c.ch);
-        if let Some(lead) = lead.filter(|&c| round_follows_first && is_round(c) && is_round(ch)) {
-            ch = lead;
-            sum = round_sum;
+        let lead_ch = lead.and_then(|r| r.chars.get(position)).map(|c| c.ch);
+        if let Some(lead_ch) = lead_ch.filter(|&c| is_round(c) && is_round(ch)) {
+            ch = lead_ch;
+            sum = tally
+                .iter()
+                .filter(|(c, _, _)| is_round(*c))
+                .map(|(_, s, _)| s)
+                .sum();
         }
         let mut read = same[first].chars[position];
         read.ch = ch;
