@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 # Bump when the output of render() changes for the same seed.
-GENERATOR_VERSION = "5"
+GENERATOR_VERSION = "6"
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 HEIGHT = 48
@@ -37,8 +37,12 @@ FONT_ROOT = "/usr/share/fonts"
 # fonts-urw-base35, fonts-freefont-ttf, fonts-croscore, fonts-open-sans,
 # fonts-roboto-unhinted, fonts-noto-core, fonts-bebas-neue,
 # fonts-yanone-kaffeesatz, fonts-b612, fonts-dosis, fonts-cabin, fonts-lato,
-# fonts-hack, fonts-league-spartan, fonts-adf-switzera and
-# fonts-adf-universalis.
+# fonts-hack, fonts-league-spartan, fonts-adf-switzera,
+# fonts-adf-universalis, fonts-routed-gothic, fonts-opendin and
+# fonts-league-mono. Not only bold ones: many US plates are stamped in a
+# narrow face of medium weight (the routed-signage kind of Routed Gothic),
+# whose straight-sided W the bold faces never show; DIN is the German
+# plates' family.
 TRAIN_FONTS = [
     "truetype/dejavu/DejaVuSans-Bold.ttf",
     "truetype/dejavu/DejaVuSansCondensed-Bold.ttf",
@@ -69,6 +73,14 @@ TRAIN_FONTS = [
     "truetype/adf/SwitzeraADF-Bold.otf",
     "truetype/adf/SwitzeraADF-BoldCond.otf",
     "truetype/adf/UniversalisADFStd-BoldCond.otf",
+    "truetype/routed-gothic/routed-gothic.ttf",
+    "truetype/routed-gothic/routed-gothic-narrow.ttf",
+    "truetype/opendin/OSP-DIN.ttf",
+    "opentype/league-mono/LeagueMono-NarrowMedium.otf",
+    "opentype/league-mono/LeagueMono-CondensedSemiBold.otf",
+    "opentype/urw-base35/NimbusSansNarrow-Regular.otf",
+    "truetype/dejavu/DejaVuSansCondensed.ttf",
+    "truetype/adf/UniversalisADFStd-Cond.otf",
 ]
 # Never used for training: the test that the model reads plates it was not
 # trained on renders with these.
